@@ -1,0 +1,15 @@
+"""The Celery app: configured from Django settings (CELERY_*), tasks autodiscovered from apps.
+
+Two queues: `default` (light work) and `inference` (the model; GPU workers consume it)."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+app = Celery("video_sentiment")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("inference"))
+app.autodiscover_tasks()
