@@ -1,0 +1,69 @@
+"""Shared fixtures: the real services (PostgreSQL, Redis) and a real Celery worker.
+
+A test that needs a service fails in CI (CI=true) when the service is unreachable, and is skipped
+only on a developer's machine that lacks it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(available: bool, what: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
+    pytest.skip(f"{what} not available on this machine")
+
+
+@pytest.fixture
+def postgres(db) -> None:
+    """The test runs against the real PostgreSQL (DATABASE_URL=postgres://...)."""
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+
+
+def redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_broker_url() -> str:
+    url = settings.CELERY_BROKER_URL
+    require(
+        url.startswith("redis://") and redis_reachable(url),
+        "Redis broker (CELERY_BROKER_URL=redis://...)",
+    )
+    return url
+
+
+@pytest.fixture
+def celery_worker(redis_broker_url: str, transactional_db) -> Iterator[object]:
+    """A real Celery worker (celery's testing worker, in a thread) consuming both queues from
+    the real Redis broker. Tests using it must use committed data (transactional_db)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    app.control.purge()  # a stale message from an earlier run must not leak into this test
+    with start_worker(
+        app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=["default", "inference"],
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
