@@ -1,0 +1,432 @@
+"""Media input: probe a file, decode its audio once, log-mel windows, sample video frames.
+
+Everything goes through FFmpeg (ffmpeg-python). Training (MELD clips via `clip_tensors`) and
+inference (utterance windows of one long video) use the same functions, so the model always sees
+the same preprocessing. All numbers come from `PreprocessConfig`.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import torch
+
+from mlcore.config import PreprocessConfig
+
+# --- Errors ---
+
+
+class MediaError(Exception):
+    """A file the analysis cannot use. `code` is machine-readable, the message is for people."""
+
+    code = "media_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class NotMediaError(MediaError):
+    code = "not_media"
+
+
+class NoVideoStreamError(MediaError):
+    code = "no_video_stream"
+
+
+class ZeroDurationError(MediaError):
+    code = "zero_duration"
+
+
+class TooLongError(MediaError):
+    code = "too_long"
+
+
+class ResolutionTooLargeError(MediaError):
+    code = "resolution_too_large"
+
+
+class TruncatedMediaError(MediaError):
+    code = "truncated"
+
+
+class DecodeFailedError(MediaError):
+    code = "decode_failed"
+
+
+MEDIA_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code
+    for cls in (
+        NotMediaError,
+        NoVideoStreamError,
+        ZeroDurationError,
+        TooLongError,
+        ResolutionTooLargeError,
+        TruncatedMediaError,
+        DecodeFailedError,
+    )
+)
+
+
+# --- Probe ---
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What the service accepts. Resolution limits apply to either orientation (portrait too)."""
+
+    max_duration_s: float = 1800
+    max_width: int = 3840
+    max_height: int = 2160
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float  # seconds
+    width: int  # as displayed (after any rotation FFmpeg applies when decoding)
+    height: int
+    fps: float
+    has_audio: bool
+    video_codec: str
+    audio_codec: str | None
+
+
+# ISO BMFF (MP4/MOV/M4A/3GP) top-level boxes; a file starting with one of these is an MP4 family
+# file, so a structural problem in it means a cut-short file rather than "not media".
+_MP4_TOP_LEVEL = {
+    b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"pdin", b"moof", b"mfra",
+    b"meta", b"styp", b"sidx", b"emsg", b"prft", b"junk", b"pnot",
+}  # fmt: skip
+
+
+def _mp4_is_truncated(path: Path) -> bool | None:
+    """Walk the top-level boxes: True if one claims to run past the end of the file (an upload
+    or download cut short), False if they fit, None if this is not an MP4-family file."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        offset = 0
+        first = True
+        while offset + 8 <= size:
+            f.seek(offset)
+            box_size, box_type = struct.unpack(">I4s", f.read(8))
+            if box_type not in _MP4_TOP_LEVEL:
+                return None if first else False  # unknown trailing data: leave it to FFmpeg
+            if box_size == 1:  # 64-bit size follows
+                if offset + 16 > size:
+                    return True
+                (box_size,) = struct.unpack(">Q", f.read(8))
+            elif box_size == 0:  # box runs to the end of the file
+                return False
+            if box_size < 8:
+                return None if first else False
+            if offset + box_size > size:
+                return True
+            offset += box_size
+            first = False
+    return None if first else offset < size
+
+
+def _video_stream(streams: list[dict]) -> dict | None:
+    for stream in streams:
+        # Cover art in audio files shows up as a one-frame "video" stream: not a video.
+        if stream.get("codec_type") == "video" and not stream.get("disposition", {}).get(
+            "attached_pic"
+        ):
+            return stream
+    return None
+
+
+def _fraction(value: str | None) -> float:
+    if not value or value in {"0/0", "N/A"}:
+        return 0.0
+    num, _, den = value.partition("/")
+    try:
+        return float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _duration(probed: dict, video: dict | None) -> float:
+    for source in (probed.get("format", {}), video or {}):
+        try:
+            return float(source["duration"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return 0.0
+
+
+def _display_size(video: dict) -> tuple[int, int]:
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    rotation = int(float(video.get("tags", {}).get("rotate", 0) or 0))
+    for side_data in video.get("side_data_list", []):
+        rotation = int(float(side_data.get("rotation", rotation) or 0))
+    return (height, width) if rotation % 180 else (width, height)
+
+
+def _stderr_tail(error: ffmpeg.Error, path: Path) -> str:
+    """FFmpeg's last message, without the server-side directory (messages reach users)."""
+    text = (error.stderr or b"").decode(errors="replace").strip()
+    last = text.splitlines()[-1] if text else "no details"
+    return last.replace(str(path), path.name)
+
+
+def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> MediaInfo:  # noqa: B008
+    """ffprobe the file and check it against `limits`. Raises a `MediaError` subclass.
+
+    A file without an audio stream is fine (`has_audio=False`): the analysis then runs without
+    the audio branch and says so.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotMediaError(f"{path.name}: no such file")
+    if path.stat().st_size == 0:
+        raise NotMediaError(f"{path.name} is empty")
+    truncated = _mp4_is_truncated(path)
+    if truncated:
+        raise TruncatedMediaError(
+            f"{path.name} is incomplete: the file ends before its data does "
+            "(an upload or copy was cut short)"
+        )
+    try:
+        probed = ffmpeg.probe(str(path), v="error")
+    except ffmpeg.Error as exc:
+        detail = _stderr_tail(exc, path)
+        if truncated is False:  # a well-formed MP4 box layout that FFmpeg still cannot read
+            raise TruncatedMediaError(
+                f"{path.name} is damaged and cannot be read ({detail})"
+            ) from exc
+        raise NotMediaError(f"{path.name} is not a video file FFmpeg can read ({detail})") from exc
+    return _check(path.name, probed, limits)
+
+
+def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
+    fmt = probed.get("format", {})
+    format_name = str(fmt.get("format_name", ""))
+    if format_name.endswith("_pipe") or format_name.startswith(("image2", "tty")):
+        raise NotMediaError(f"{name} is a still image or text ({format_name}), not a video")
+    streams = probed.get("streams", [])
+    video = _video_stream(streams)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = _duration(probed, video)
+    if duration <= 0:
+        raise ZeroDurationError(f"{name} has zero duration: there is nothing to analyse")
+    if video is None:
+        raise NoVideoStreamError(f"{name} has no video stream (audio-only or data file)")
+    if duration > limits.max_duration_s:
+        raise TooLongError(
+            f"{name} lasts {duration:.0f} s; the limit is {limits.max_duration_s:.0f} s"
+        )
+    width, height = _display_size(video)
+    long_limit = max(limits.max_width, limits.max_height)
+    short_limit = min(limits.max_width, limits.max_height)
+    if max(width, height) > long_limit or min(width, height) > short_limit:
+        raise ResolutionTooLargeError(
+            f"{name} is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}"
+        )
+    if width <= 0 or height <= 0:
+        raise NotMediaError(f"{name} has a video stream without a picture size")
+    return MediaInfo(
+        duration=duration,
+        width=width,
+        height=height,
+        fps=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
+        has_audio=audio is not None,
+        video_codec=str(video.get("codec_name", "unknown")),
+        audio_codec=str(audio.get("codec_name", "unknown")) if audio else None,
+    )
+
+
+# --- Audio ---
+
+
+def load_audio(path: str | Path, sample_rate: int = 16_000) -> np.ndarray:
+    """The whole audio track as float32 mono at `sample_rate` (decoded once per video).
+
+    FFmpeg resamples and downmixes; video is not decoded (`-vn`). 30 min at 16 kHz is ~115 MB.
+    """
+    try:
+        out, _ = (
+            ffmpeg.input(str(path))
+            .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None)
+            .global_args("-nostdin", "-v", "error")
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as exc:
+        raise DecodeFailedError(
+            f"{Path(path).name}: the audio could not be decoded ({_stderr_tail(exc, Path(path))})"
+        ) from exc
+    return np.frombuffer(out, dtype=np.float32).copy()
+
+
+# log_mel's value for silence and padding: the dynamic range kept below the utterance's peak.
+MEL_FLOOR_DB = -80.0
+
+
+def log_mel(
+    audio: np.ndarray, start_s: float, end_s: float, preprocess: PreprocessConfig
+) -> np.ndarray:
+    """Log-mel spectrogram of `audio[start_s:end_s]`, shape (n_mels, mel_steps), float32.
+
+    librosa melspectrogram at `preprocess.sample_rate` (16 kHz) with n_fft=1024 (64 ms window)
+    and hop_length=512 (32 ms), 64 mel bands; then power_to_db relative to the utterance's peak
+    (so 0 dB is its loudest bin and the floor is -80 dB: loudness-independent across recordings).
+    Padded with the -80 dB floor (silence) or cropped to 300 steps = the first 9.6 s.
+    """
+    import librosa
+
+    sr = preprocess.sample_rate
+    steps = preprocess.mel_steps
+    first = max(0, int(round(start_s * sr)))
+    # Only the samples that fit into `steps` frames: a long utterance costs no more than 9.6 s.
+    last = min(len(audio), int(round(end_s * sr)), first + (steps - 1) * preprocess.hop_length)
+    out = np.full((preprocess.n_mels, steps), MEL_FLOOR_DB, dtype=np.float32)
+    segment = audio[first:last]
+    if segment.size == 0 or not np.any(segment):
+        return out
+    mel = librosa.feature.melspectrogram(
+        y=segment,
+        sr=sr,
+        n_fft=preprocess.n_fft,
+        hop_length=preprocess.hop_length,
+        n_mels=preprocess.n_mels,
+    )
+    db = librosa.power_to_db(mel, ref=np.max, top_db=-MEL_FLOOR_DB)
+    width = min(steps, db.shape[1])
+    out[:, :width] = db[:, :width]
+    return out
+
+
+# --- Video ---
+
+# Sample times are matched to frames of a constant-rate stream at this rate at most: 16 frames
+# across a 1 s utterance need 16 fps; more only costs pipe bandwidth.
+_MAX_DECODE_FPS = 25.0
+
+
+def sample_times(start_s: float, end_s: float, num_frames: int) -> np.ndarray:
+    """`num_frames` times evenly spread across [start_s, end_s): the centres of equal slices."""
+    span = max(end_s - start_s, 0.0)
+    return start_s + (np.arange(num_frames) + 0.5) * span / num_frames
+
+
+class _StderrDrain(threading.Thread):
+    """Reads FFmpeg's stderr while we read stdout, so a chatty FFmpeg can never block on a full
+    pipe; keeps the tail for error messages."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.tail = b""
+
+    def run(self) -> None:
+        for chunk in iter(lambda: self.stream.read(4096), b""):
+            self.tail = (self.tail + chunk)[-4096:]
+
+
+def decode_window_frames(
+    path: str | Path,
+    windows: Sequence[tuple[float, float]],
+    preprocess: PreprocessConfig,
+    info: MediaInfo,
+) -> np.ndarray:
+    """uint8 RGB frames (N, T, S, S, 3) for each (start, end) window, T = num_frames and
+    S = frame_size, from ONE decode of the video.
+
+    FFmpeg scales the short side to S and centre-crops to S x S (no distortion; faces are mostly
+    central), and emits a constant frame rate so frame i shows time t0 + i/fps. We stream frames
+    through a pipe and keep only those nearest a sample time: memory is N*T*S*S*3 bytes
+    (~37 KB a frame at 112), never the whole video.
+    """
+    size, count = preprocess.frame_size, preprocess.num_frames
+    out = np.zeros((len(windows), count, size, size, 3), dtype=np.uint8)
+    if not windows:
+        return out
+    times = np.stack([sample_times(s, e, count) for s, e in windows])  # (N, T)
+    fps = min(info.fps or _MAX_DECODE_FPS, _MAX_DECODE_FPS)
+    # Seek to just before the first window; decode no further than the last.
+    t0 = max(0.0, float(times.min()) - 1.0)
+    span = float(times.max()) - t0 + 1.0
+    wanted = np.floor((times - t0) * fps).astype(np.int64).clip(min=0)
+    order = np.argsort(wanted, axis=None, kind="stable")
+    flat_wanted = wanted.reshape(-1)[order]
+
+    stream = (
+        ffmpeg.input(str(path), ss=f"{t0:.3f}", t=f"{span:.3f}")
+        .video.filter("fps", fps=fps)
+        .filter("scale", size, size, force_original_aspect_ratio="increase", flags="area")
+        .filter("crop", size, size)
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+        .global_args("-nostdin", "-v", "error", "-an", "-sn", "-dn")
+    )
+    process = stream.run_async(pipe_stdout=True, pipe_stderr=True)
+    drain = _StderrDrain(process.stderr)
+    drain.start()
+    frame_bytes = size * size * 3
+    flat_out = out.reshape(-1, size, size, 3)
+    next_needed = 0
+    frame_index = -1
+    frame = None
+    try:
+        while next_needed < len(flat_wanted):
+            data = process.stdout.read(frame_bytes)
+            if len(data) < frame_bytes:
+                break
+            frame_index += 1
+            frame = np.frombuffer(data, dtype=np.uint8).reshape(size, size, 3)
+            while next_needed < len(flat_wanted) and flat_wanted[next_needed] == frame_index:
+                flat_out[order[next_needed]] = frame
+                next_needed += 1
+    finally:
+        process.stdout.close()
+        returncode = process.wait()
+        drain.join(timeout=5)
+    if frame is None or (next_needed < len(flat_wanted) and returncode != 0):
+        detail = drain.tail.decode(errors="replace").strip() or f"ffmpeg exit code {returncode}"
+        raise DecodeFailedError(f"{Path(path).name}: the video could not be decoded ({detail})")
+    # Times past the last decodable frame (a video track shorter than the audio) get that frame.
+    for position in order[next_needed:]:
+        flat_out[position] = frame
+    return out
+
+
+def frames_to_tensor(frames: np.ndarray, preprocess: PreprocessConfig) -> torch.Tensor:
+    """uint8 (..., T, H, W, 3) -> float32 (..., 3, T, H, W) in [0,1], Kinetics-normalised."""
+    tensor = torch.from_numpy(frames).to(torch.float32).div_(255.0)
+    tensor = tensor.movedim(-1, -4)  # channels before time
+    shape = (3,) + (1,) * 3
+    mean = torch.tensor(preprocess.video_mean).view(shape)
+    std = torch.tensor(preprocess.video_std).view(shape)
+    return tensor.sub_(mean).div_(std)
+
+
+def sample_frames(
+    path: str | Path,
+    windows: Sequence[tuple[float, float]],
+    preprocess: PreprocessConfig,
+    info: MediaInfo,
+) -> torch.Tensor:
+    """(N, 3, T, H, W) float tensor: `num_frames` RGB frames evenly spread across each window,
+    `frame_size` square, Kinetics-normalised. One decode of the video for all windows."""
+    return frames_to_tensor(decode_window_frames(path, windows, preprocess, info), preprocess)
+
+
+def clip_tensors(
+    path: str | Path, preprocess: PreprocessConfig
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """A whole short clip (one utterance, MELD-style) as model input:
+    mel (1, n_mels, mel_steps) or None when the clip has no audio, and frames (3, T, H, W)."""
+    info = probe(path)
+    mel = None
+    if info.has_audio:
+        audio = load_audio(path, preprocess.sample_rate)
+        mel = torch.from_numpy(log_mel(audio, 0.0, info.duration, preprocess)).unsqueeze(0)
+    frames = sample_frames(path, [(0.0, info.duration)], preprocess, info)[0]
+    return mel, frames

@@ -1,0 +1,180 @@
+"""Synthetic test media: espeak-ng speech over an ffmpeg moving test pattern, and broken files.
+
+Generated at test time into temporary directories (never committed). Other packages' tests
+(videos, worker, training) import these helpers too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from collections.abc import Sequence
+from pathlib import Path
+
+SPEECH_RATE = 22_050  # Hz: espeak-ng's native output rate
+
+
+def _run(args: list[str]) -> None:
+    result = subprocess.run(args, capture_output=True, check=False)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{args[0]} failed ({result.returncode}): {stderr}")
+
+
+def make_speech_wav(
+    text: str, path: str | Path, *, voice: str = "en-us", words_per_minute: int = 150
+) -> Path:
+    """`text` spoken by espeak-ng into a 22.05 kHz mono 16-bit WAV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text])
+    return path
+
+
+def _read_pcm(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as wav:
+        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SPEECH_RATE):
+            raise RuntimeError(f"unexpected espeak-ng output format in {path}")
+        return wav.readframes(wav.getnframes())
+
+
+def _silence(seconds: float) -> bytes:
+    return b"\x00\x00" * round(seconds * SPEECH_RATE)
+
+
+def make_speech_track(
+    sentences: Sequence[str], path: str | Path, *, pause_s: float = 0.6
+) -> list[tuple[float, float]]:
+    """A WAV of the sentences, each preceded by `pause_s` of silence and with one at the end.
+
+    Returns each sentence's (start, end) in seconds, for tests that check utterance timing.
+    """
+    path = Path(path)
+    pcm = bytearray()
+    windows = []
+    for i, sentence in enumerate(sentences):
+        pcm += _silence(pause_s)
+        spoken = _read_pcm(make_speech_wav(sentence, path.with_suffix(f".{i}.wav")))
+        start = len(pcm) / 2 / SPEECH_RATE
+        pcm += spoken
+        windows.append((start, len(pcm) / 2 / SPEECH_RATE))
+        path.with_suffix(f".{i}.wav").unlink()
+    pcm += _silence(pause_s)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SPEECH_RATE)
+        wav.writeframes(bytes(pcm))
+    return windows
+
+
+def wav_duration(path: str | Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def make_talking_clip(
+    path: str | Path,
+    sentences: Sequence[str],
+    *,
+    size: tuple[int, int] = (320, 240),
+    pause_s: float = 0.6,
+    with_audio: bool = True,
+    with_video: bool = True,
+    duration: float | None = None,
+    fps: int = 25,
+) -> Path:
+    """An H.264/AAC MP4: a moving test pattern (testsrc2) with the sentences spoken by espeak-ng,
+    separated by `pause_s` of silence.
+
+    `duration` defaults to the length of the speech track (or 3 s with no sentences); a longer
+    duration pads with silence, a shorter one cuts. `with_video=False` gives an audio-only file
+    (an .m4a-style MP4), `with_audio=False` a silent video.
+    """
+    if not (with_audio or with_video):
+        raise ValueError("a clip needs audio, video or both")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    speech = path.with_suffix(".speech.wav")
+    make_speech_track(sentences, speech, pause_s=pause_s)
+    if duration is None:
+        duration = wav_duration(speech) if sentences else 3.0
+    width, height = size
+    args = ["ffmpeg", "-y", "-v", "error"]
+    if with_video:
+        pattern = f"testsrc2=size={width}x{height}:rate={fps}:duration={duration:.3f}"
+        args += ["-f", "lavfi", "-i", pattern]
+    if with_audio:
+        # apad + -t: pad the speech with silence (or cut it) to exactly `duration`.
+        args += ["-i", str(speech), "-af", "apad", "-c:a", "aac", "-b:a", "64k", "-ar", "16000"]
+    if with_video:
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-t", f"{duration:.3f}", "-movflags", "+faststart", str(path)]
+    try:
+        _run(args)
+    finally:
+        speech.unlink(missing_ok=True)
+    return path
+
+
+# --- Bad media, for the error paths ---
+
+
+def make_random_bytes(path: str | Path, size: int = 64 * 1024, *, seed: int = 0) -> Path:
+    """Noise named like a video: not media at all."""
+    import random
+
+    path = Path(path)
+    path.write_bytes(random.Random(seed).randbytes(size))
+    return path
+
+
+def make_text_file(path: str | Path) -> Path:
+    """A text file with a video extension."""
+    path = Path(path)
+    path.write_text("This is not a video, just some text with an .mp4 name.\n" * 50)
+    return path
+
+
+def make_truncated_copy(source: str | Path, path: str | Path, *, keep: float = 0.5) -> Path:
+    """The first `keep` fraction of `source`: a download or upload cut short."""
+    data = Path(source).read_bytes()
+    path = Path(path)
+    path.write_bytes(data[: max(1, int(len(data) * keep))])
+    return path
+
+
+def make_audio_only(path: str | Path, sentences: Sequence[str] = ("Hello there.",)) -> Path:
+    """An MP4 holding only an AAC audio stream: no video stream."""
+    return make_talking_clip(path, sentences, with_video=False)
+
+
+def make_frame_counter_clip(
+    path: str | Path, *, seconds: float = 4.0, fps: int = 25, size: tuple[int, int] = (64, 48)
+) -> Path:
+    """A silent grey video whose frame n has RGB brightness 2n (within ~2 after the colour
+    conversion): tests read back which frame a sample came from. Frames 0..127 are distinct."""
+    path = Path(path)
+    width, height = size
+    source = f"nullsrc=s={width}x{height}:r={fps}:d={seconds},format=gray,geq=lum='N*2'"
+    _run(
+        [
+            "ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", source,
+            "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(path),
+        ]
+    )  # fmt: skip
+    return path
+
+
+def make_zero_duration(path: str | Path, *, size: tuple[int, int] = (320, 240)) -> Path:
+    """An MP4 whose video stream has no frames at all (duration 0)."""
+    path = Path(path)
+    width, height = size
+    _run(
+        [
+            "ffmpeg", "-y", "-v", "error",
+            "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration=1",
+            "-frames:v", "0", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path),
+        ]
+    )  # fmt: skip
+    return path
