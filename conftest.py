@@ -67,3 +67,26 @@ def celery_worker(redis_broker_url: str, transactional_db) -> Iterator[object]:
         shutdown_timeout=30,
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def inference_queue(redis_broker_url: str):
+    """Reads (without consuming) the task messages waiting on the real `inference` queue."""
+    import base64
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(redis_broker_url)
+    client.delete("inference")
+
+    def messages() -> list[dict]:
+        found = []
+        for raw in client.lrange("inference", 0, -1):
+            envelope = json.loads(raw)
+            body = json.loads(base64.b64decode(envelope["body"]))
+            found.append({"task": envelope["headers"]["task"], "args": body[0]})
+        return found
+
+    yield messages
+    client.delete("inference")

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("videos.api_urls")),
+    path("", include("videos.urls")),
 ]

@@ -1,10 +1,15 @@
 """Celery tasks. Thin: each calls one service function."""
 
+import logging
 import socket
 
 from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
 
 from worker.models import WorkerHeartbeat
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="worker.tasks.ping")
@@ -13,3 +18,37 @@ def ping(token: str) -> None:
     WorkerHeartbeat.objects.update_or_create(
         token=token, defaults={"hostname": socket.gethostname()}
     )
+
+
+@shared_task(
+    bind=True,
+    name="worker.tasks.analyze_video",
+    acks_late=True,  # a message is acknowledged only after the job ends...
+    reject_on_worker_lost=True,  # ...and redelivered if the worker process dies mid-job
+    soft_time_limit=settings.ANALYSIS_SOFT_TIME_LIMIT_S,
+    time_limit=settings.ANALYSIS_TIME_LIMIT_S,
+    max_retries=3,
+)
+def analyze_video(self, job_id: str) -> None:
+    from videos.jobs import TRANSIENT_ERRORS, fail_job, run_analysis
+
+    try:
+        run_analysis(job_id)
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            fail_job(job_id, "service_unavailable", f"A service stayed unavailable: {exc}")
+            return
+        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+
+
+@worker_process_init.connect
+def load_model_once(**_: object) -> None:
+    """Load the model in each worker process after fork (CUDA cannot be set up before a fork)."""
+    if not settings.WORKER_PRELOAD_MODEL:
+        return
+    from videos.jobs import get_analyzer
+
+    try:
+        get_analyzer()
+    except Exception:  # noqa: BLE001 - jobs will fail with the reason; the worker stays up
+        log.exception("could not load the analysis model")

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "videos",
     "quotas",
@@ -94,7 +95,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
-LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGIN_URL = "account_login"
 
 # --- Email: console in dev; SMTP from EMAIL_URL in prod ---
@@ -133,12 +134,13 @@ USE_TZ = True
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),  # fanout (remote control)
         "store_processed": False,
     }
 else:
@@ -161,8 +163,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "EXCEPTION_HANDLER": "videos.api.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 SPECTACULAR_SETTINGS = {
@@ -170,6 +176,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload videos and poll emotion/sentiment analyses per utterance.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets from the drf-spectacular-sidecar package: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Analysis engine (mlcore) ---
@@ -184,3 +194,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Upload and analysis limits (checked before a job is queued) ---
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=500 * 1024 * 1024)
+MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=30 * 60)
+MAX_VIDEO_WIDTH = env.int("MAX_VIDEO_WIDTH", default=3840)
+MAX_VIDEO_HEIGHT = env.int("MAX_VIDEO_HEIGHT", default=2160)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # bigger bodies stream to temp files
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DIRECT_UPLOAD_EXPIRES_S = env.int("DIRECT_UPLOAD_EXPIRES_S", default=3600)
+# Job execution (worker)
+ANALYSIS_SOFT_TIME_LIMIT_S = env.int("ANALYSIS_SOFT_TIME_LIMIT_S", default=3600)
+ANALYSIS_TIME_LIMIT_S = env.int("ANALYSIS_TIME_LIMIT_S", default=3900)
+ANALYSIS_MAX_ATTEMPTS = env.int(
+    "ANALYSIS_MAX_ATTEMPTS", default=5
+)  # deliveries, incl. after worker loss
+WORKER_PRELOAD_MODEL = env.bool("WORKER_PRELOAD_MODEL", default=True)

@@ -1,0 +1,14 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from videos import api
+
+urlpatterns = [
+    path("analyses", api.AnalysisListCreate.as_view(), name="api-analyses"),
+    path("analyses/<uuid:pk>", api.AnalysisDetail.as_view(), name="api-analysis"),
+    path("uploads", api.DirectUploadCreate.as_view(), name="api-uploads"),
+    path("keys", api.ApiKeyListCreate.as_view(), name="api-keys"),
+    path("keys/<int:pk>", api.ApiKeyRevoke.as_view(), name="api-key"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,183 @@
+"""Running an analysis job: the one service function the Celery task calls.
+
+Idempotent: a finished job is left alone, and results are replaced in one transaction, so a
+redelivered message never duplicates utterances."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from mlcore.inference import AnalysisResult, Analyzer
+from mlcore.media import MediaError
+from videos.models import AnalysisJob, JobStatus, Utterance
+from videos.storage import local_copy
+
+log = logging.getLogger(__name__)
+
+# Failures worth another attempt: the service, not the video, was at fault.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+try:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    TRANSIENT_ERRORS += (BotoConnectionError,)
+except ImportError:  # pragma: no cover - boto3 is a base requirement
+    pass
+
+# Overall progress (0-100) at which each engine stage starts and ends.
+STAGE_SPAN: dict[str, tuple[int, int]] = {
+    "probe": (0, 3),
+    "audio": (3, 8),
+    "transcribe": (8, 50),
+    "features": (50, 75),
+    "inference": (75, 98),
+    "done": (98, 100),
+}
+
+
+class JobCanceled(Exception):
+    """The job was canceled or deleted while it ran."""
+
+
+@lru_cache(maxsize=1)
+def get_analyzer() -> Analyzer:
+    """One analyzer (model, tokenizer, Whisper) per worker process, loaded on first use."""
+    return Analyzer(
+        checkpoint=settings.MODEL_CHECKPOINT or None,
+        whisper_model=settings.WHISPER_MODEL or None,
+        allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
+    )
+
+
+def _start(job_id: str) -> AnalysisJob | None:
+    with transaction.atomic():
+        job = (
+            AnalysisJob.objects.select_for_update()
+            .select_related("video")
+            .filter(pk=job_id)
+            .first()
+        )
+        if job is None or job.is_finished:
+            return None  # deleted, canceled or already done: nothing to do (idempotent)
+        if job.attempts >= settings.ANALYSIS_MAX_ATTEMPTS:
+            _fail(
+                job, "too_many_attempts", f"The analysis stopped {job.attempts} times; giving up."
+            )
+            return None
+        job.status = JobStatus.RUNNING
+        job.attempts += 1
+        job.stage, job.progress = "starting", 0
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "attempts", "stage", "progress", "started_at"])
+    return job
+
+
+def _fail(job: AnalysisJob, code: str, message: str) -> None:
+    updated = AnalysisJob.objects.filter(
+        pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    )
+    updated.update(
+        status=JobStatus.FAILED,
+        stage="failed",
+        error_code=code,
+        error_message=message,
+        finished_at=timezone.now(),
+    )
+
+
+def fail_job(job_id: str, code: str, message: str) -> None:
+    job = AnalysisJob.objects.filter(pk=job_id).first()
+    if job is not None:
+        _fail(job, code, message)
+
+
+class ProgressReporter:
+    """Writes stage/progress to the job row (at most every `interval_s`), and notices a cancel."""
+
+    def __init__(self, job_id: str, interval_s: float = 0.5) -> None:
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self._last_write = 0.0
+        self._last_stage = ""
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if stage == self._last_stage and now - self._last_write < self.interval_s:
+            return
+        low, high = STAGE_SPAN.get(stage, (0, 0))
+        progress = int(low + (high - low) * min(max(fraction, 0.0), 1.0))
+        running = AnalysisJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
+        if not running.update(stage=stage, progress=progress):
+            raise JobCanceled(self.job_id)
+        self._last_write, self._last_stage = now, stage
+
+
+def save_results(job_id: str, result: AnalysisResult) -> bool:
+    """Replace the job's utterances and summary in one transaction. False if canceled meanwhile."""
+    with transaction.atomic():
+        job = AnalysisJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != JobStatus.RUNNING:
+            return False
+        job.utterances.all().delete()
+        Utterance.objects.bulk_create(
+            Utterance(
+                job=job,
+                index=u.index,
+                start=u.start,
+                end=u.end,
+                text=u.text,
+                emotion=u.emotion,
+                emotion_scores=u.emotion_scores,
+                sentiment=u.sentiment,
+                sentiment_scores=u.sentiment_scores,
+            )
+            for u in result.utterances
+        )
+        job.status = JobStatus.SUCCEEDED
+        job.stage, job.progress = "done", 100
+        job.summary = result.summary
+        job.warnings = list(result.warnings)
+        job.model_version = result.model_version
+        job.stage_timings = {k: round(v, 3) for k, v in result.timings.items()}
+        job.finished_at = timezone.now()
+        job.error_code = job.error_message = ""
+        job.save()
+    return True
+
+
+def run_analysis(job_id: str) -> None:
+    """Analyse one job's video and store the results. Transient errors propagate (the task
+    retries them); everything else ends the job as failed with its reason."""
+    job = _start(job_id)
+    if job is None:
+        return
+    try:
+        with local_copy(job.video.file.name) as path:
+            result = get_analyzer().analyze(path, progress=ProgressReporter(job_id))
+    except JobCanceled:
+        log.info("job %s canceled while running", job_id)
+        return
+    except MediaError as exc:
+        _fail(job, exc.code, str(exc))
+        return
+    except SoftTimeLimitExceeded:
+        _fail(job, "timeout", "The analysis took longer than the time limit.")
+        return
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other failure ends the job with its reason
+        log.exception("job %s failed", job_id)
+        _fail(job, "internal_error", f"The analysis failed: {exc}")
+        return
+    save_results(job_id, result)

@@ -1,0 +1,114 @@
+"""Videos, their analysis jobs and the per-utterance results."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def video_upload_path(instance: Video, filename: str) -> str:
+    """Stored name from our own id; the user's file name is never used as a path."""
+    return f"videos/{instance.owner_id}/{instance.id}/source"
+
+
+class Video(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="videos"
+    )
+    file = models.FileField(upload_to=video_upload_path, max_length=500)
+    original_name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    duration = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    has_audio = models.BooleanField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created",)
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class DirectUpload(models.Model):
+    """A presigned direct-to-S3 upload slot; becomes a Video once verified."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=500, unique=True)
+    original_name = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class AnalysisJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="jobs")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    stage = models.CharField(max_length=32, default="queued")
+    progress = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    stage_timings = models.JSONField(default=dict, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-queued_at",)
+        indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.video} [{self.status}]"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class Utterance(models.Model):
+    job = models.ForeignKey(AnalysisJob, on_delete=models.CASCADE, related_name="utterances")
+    index = models.PositiveIntegerField()
+    start = models.FloatField()
+    end = models.FloatField()
+    text = models.TextField()
+    emotion = models.CharField(max_length=16)
+    emotion_scores = models.JSONField()
+    sentiment = models.CharField(max_length=16)
+    sentiment_scores = models.JSONField()
+
+    class Meta:
+        ordering = ("job", "index")
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="unique_utterance_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.index}: {self.text[:40]}"

@@ -1,0 +1,197 @@
+"""Uploads and analysis jobs: every check and state change, as plain functions.
+
+Views and tasks stay thin and call these."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from mlcore.media import MediaError, MediaLimits, probe
+from videos.errors import Conflict, UploadRejected
+from videos.models import FINISHED_STATUSES, AnalysisJob, DirectUpload, JobStatus, Video
+from videos.storage import copy_and_hash, s3_client
+
+log = logging.getLogger(__name__)
+
+
+def media_limits() -> MediaLimits:
+    return MediaLimits(
+        max_duration_s=settings.MAX_VIDEO_SECONDS,
+        max_width=settings.MAX_VIDEO_WIDTH,
+        max_height=settings.MAX_VIDEO_HEIGHT,
+    )
+
+
+def check_declared_size(size: int | None) -> None:
+    """Refuse early on the size the client declares (Content-Length), before reading the body."""
+    if size is not None and size > settings.MAX_UPLOAD_BYTES + 64 * 1024:  # + multipart overhead
+        raise _too_large()
+
+
+def _too_large() -> UploadRejected:
+    limit_mb = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+    return UploadRejected("file_too_large", f"The file is larger than the {limit_mb:g} MB limit.")
+
+
+def _clean_name(name: str) -> str:
+    """For display only: never used as a storage path."""
+    return Path(name or "video").name[:255] or "video"
+
+
+def _verify_media(path: Path, size: int) -> dict:
+    if size == 0:
+        raise UploadRejected("empty_file", "The file is empty.")
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise _too_large()
+    try:
+        info = probe(path, media_limits())
+    except MediaError as exc:
+        raise UploadRejected(exc.code, str(exc)) from exc
+    return {
+        "duration": info.duration,
+        "width": info.width,
+        "height": info.height,
+        "has_audio": info.has_audio,
+    }
+
+
+def store_uploaded_video(owner, upload: IO[bytes], original_name: str) -> Video:
+    """Check an uploaded file (size, ffprobe, video stream, limits) and keep it in storage."""
+    with tempfile.NamedTemporaryFile(prefix="upload-") as tmp:
+        size, sha256 = copy_and_hash(upload, tmp, settings.MAX_UPLOAD_BYTES)
+        tmp.flush()
+        facts = _verify_media(Path(tmp.name), size)
+        video = Video(
+            owner=owner, original_name=_clean_name(original_name), size=size, sha256=sha256, **facts
+        )
+        tmp.seek(0)
+        video.file.save("source", File(tmp), save=False)
+    return video
+
+
+def create_direct_upload(owner, original_name: str) -> tuple[DirectUpload, dict]:
+    """A presigned POST target for uploading straight to S3 (S3 storage only)."""
+    client = s3_client()
+    if client is None:
+        raise Conflict(
+            "direct_upload_unavailable",
+            "Direct uploads need S3 storage; send the file to POST /api/v1/analyses instead.",
+        )
+    upload = DirectUpload(
+        owner=owner,
+        original_name=_clean_name(original_name),
+        expires_at=timezone.now() + timedelta(seconds=settings.DIRECT_UPLOAD_EXPIRES_S),
+    )
+    upload.key = f"uploads/{owner.pk}/{upload.id}/source"
+    upload.save()
+    target = client.generate_presigned_post(
+        Bucket=default_storage.bucket_name,
+        Key=default_storage._normalize_name(upload.key),
+        Conditions=[["content-length-range", 1, settings.MAX_UPLOAD_BYTES]],
+        ExpiresIn=settings.DIRECT_UPLOAD_EXPIRES_S,
+    )
+    return upload, target
+
+
+def video_from_direct_upload(owner, upload_id) -> Video:
+    """Verify an object the client uploaded to S3 (size, ffprobe) and make it a Video."""
+    upload = (
+        DirectUpload.objects.select_for_update()
+        .filter(pk=upload_id, owner=owner, consumed_at__isnull=True)
+        .first()
+    )
+    if upload is None:
+        raise UploadRejected("unknown_upload", "No pending upload with this id.")
+    if upload.expires_at < timezone.now():
+        raise UploadRejected("upload_expired", "This upload slot has expired; request a new one.")
+    if not default_storage.exists(upload.key):
+        raise UploadRejected("upload_missing", "Nothing was uploaded for this id yet.")
+    # The presigned policy limits size, but S3-compatible servers may not enforce it: check here.
+    if default_storage.size(upload.key) > settings.MAX_UPLOAD_BYTES:
+        default_storage.delete(upload.key)
+        raise _too_large()
+    with (
+        tempfile.NamedTemporaryFile(prefix="upload-") as tmp,
+        default_storage.open(upload.key, "rb") as src,
+    ):
+        size, sha256 = copy_and_hash(src, tmp, settings.MAX_UPLOAD_BYTES)
+        tmp.flush()
+        try:
+            facts = _verify_media(Path(tmp.name), size)
+        except UploadRejected:
+            default_storage.delete(upload.key)  # refused media is not kept
+            raise
+    upload.consumed_at = timezone.now()
+    upload.save(update_fields=["consumed_at"])
+    video = Video(
+        owner=owner, original_name=upload.original_name, size=size, sha256=sha256, **facts
+    )
+    video.file.name = upload.key
+    return video
+
+
+def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", upload_id=None):
+    """Store/verify the video and queue its analysis; nothing is queued if any check fails."""
+    if (upload is None) == (upload_id is None):
+        raise UploadRejected("invalid_request", "Send either a file or an upload_id.")
+    video = store_uploaded_video(owner, upload, name) if upload is not None else None
+    try:
+        with transaction.atomic():
+            if video is None:
+                video = video_from_direct_upload(owner, upload_id)
+            video.save()
+            job = AnalysisJob.objects.create(video=video, owner=owner)
+            enqueue_analysis(job)
+    except Exception:
+        if video is not None and video.file.name and upload is not None:
+            video.file.delete(save=False)  # nothing lost, nothing orphaned
+        raise
+    return job
+
+
+def enqueue_analysis(job: AnalysisJob) -> None:
+    from worker.tasks import analyze_video
+
+    # After commit: the worker must find the row, and a rolled-back job must never run.
+    transaction.on_commit(lambda: analyze_video.delay(str(job.pk)))
+
+
+def cancel_or_delete(job: AnalysisJob) -> str:
+    """Cancel a queued/running job; delete a finished one with its video. Returns what happened."""
+    with transaction.atomic():
+        locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in FINISHED_STATUSES:
+            locked.status = JobStatus.CANCELED
+            locked.stage = "canceled"
+            locked.finished_at = timezone.now()
+            locked.save(update_fields=["status", "stage", "finished_at"])
+            return "canceled"
+    job.video.delete()
+    return "deleted"
+
+
+def retry_job(job: AnalysisJob) -> AnalysisJob:
+    """Queue a failed or canceled job again (admin action)."""
+    with transaction.atomic():
+        locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+            raise Conflict("not_retryable", f"A {locked.status} job cannot be retried.")
+        locked.status = JobStatus.QUEUED
+        locked.stage = "queued"
+        locked.progress = 0
+        locked.error_code = locked.error_message = ""
+        locked.attempts = 0
+        locked.finished_at = None
+        locked.save()
+        enqueue_analysis(locked)
+    return locked

@@ -1,0 +1,77 @@
+"""The whole flow on real services: upload -> Redis -> a real Celery worker -> PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from videos.jobs import run_analysis
+from videos.models import AnalysisJob, Utterance
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+def _poll_until_finished(fetch, timeout_s: float = 240) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = fetch()
+        if body["status"] in {"succeeded", "failed", "canceled"}:
+            return body
+        time.sleep(1)
+    raise AssertionError(f"job not finished after {timeout_s}s: {body}")
+
+
+def _assert_results(body: dict, duration: float) -> None:
+    assert body["status"] == "succeeded", body["error"]
+    assert body["progress"] == 100 and body["model_version"]
+    utterances = body["utterances"]
+    assert utterances, body
+    words = " ".join(u["text"] for u in utterances).lower()
+    assert "wonderful" in words or "terrible" in words, words
+    for u in utterances:
+        assert 0 <= u["start"] < u["end"] <= duration + 0.5
+        assert u["emotion"] in u["emotion_scores"]
+        assert abs(sum(u["emotion_scores"].values()) - 1) < 1e-3
+        assert u["sentiment"] in {"negative", "neutral", "positive"}
+    assert body["summary"]["dominant_emotion"]
+
+
+def test_api_upload_to_results(postgres, celery_worker, api, media_root, talking_clip):
+    with talking_clip.open("rb") as fh:
+        created = api.post(reverse("api-analyses"), {"file": fh}, format="multipart")
+    assert created.status_code == 202, created.content
+    url = created["Location"]
+    body = _poll_until_finished(lambda: api.get(url).json())
+    _assert_results(body, body["video"]["duration"])
+    job = AnalysisJob.objects.get(pk=body["id"])
+    assert job.attempts == 1
+    assert set(job.stage_timings) >= {"transcribe", "inference"}
+
+    # Idempotent: a redelivered message leaves one set of results.
+    count = Utterance.objects.filter(job=job).count()
+    run_analysis(str(job.pk))
+    assert Utterance.objects.filter(job=job).count() == count
+
+
+def test_web_form_upload_to_results(
+    postgres, celery_worker, client, user, media_root, talking_clip
+):
+    client.force_login(user)
+    with talking_clip.open("rb") as fh:
+        response = client.post(reverse("upload"), {"file": fh})
+    assert response.status_code == 302
+    job = AnalysisJob.objects.get(owner=user)
+    assert response["Location"] == reverse("job-detail", args=[job.pk])
+
+    def fetch() -> dict:
+        job.refresh_from_db()
+        return {"status": job.status}
+
+    _poll_until_finished(fetch)
+    page = client.get(response["Location"]).content.decode()
+    assert job.status == "succeeded", job.error_message
+    first = job.utterances.first()
+    assert first.text.strip() and first.text.strip()[:20] in page
+    assert first.emotion in page

@@ -1,0 +1,115 @@
+"""Direct-to-S3 uploads against a real S3-compatible server on loopback (moto's server mode)."""
+
+from __future__ import annotations
+
+import socket
+
+import boto3
+import pytest
+import requests
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from videos.jobs import run_analysis
+from videos.models import AnalysisJob, DirectUpload, Video
+
+BUCKET = "videos-test"
+CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_endpoint):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": s3_endpoint, **CREDENTIALS},
+        },
+    }
+    assert default_storage.bucket_name == BUCKET
+    return default_storage
+
+
+def _direct_upload(api, path) -> str:
+    slot = api.post(reverse("api-uploads"), {"filename": path.name}, format="json")
+    assert slot.status_code == 201, slot.content
+    target = slot.json()
+    with path.open("rb") as fh:
+        sent = requests.post(target["url"], data=target["fields"], files={"file": fh}, timeout=30)
+    assert sent.status_code in (200, 201, 204), sent.text
+    return target["upload_id"]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_presigned_upload_verified_then_analysed(api, s3_storage, talking_clip, inference_queue):
+    upload_id = _direct_upload(api, talking_clip)
+    created = api.post(reverse("api-analyses"), {"upload_id": upload_id}, format="json")
+    assert created.status_code == 202, created.content
+    job_id = created.json()["id"]
+    assert [m["args"] for m in inference_queue()] == [[job_id]]
+    video = Video.objects.get()
+    assert video.original_name == "talking.mp4" and video.has_audio
+    assert s3_storage.size(video.file.name) == talking_clip.stat().st_size
+
+    # An upload id is used once.
+    again = api.post(reverse("api-analyses"), {"upload_id": upload_id}, format="json")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "unknown_upload"
+
+    # The worker's service reads the video back from S3 and stores results.
+    run_analysis(job_id)
+    job = AnalysisJob.objects.get(pk=job_id)
+    assert job.status == "succeeded", job.error_message
+    assert job.utterances.exists()
+
+    # Deleting the finished analysis deletes the object in S3.
+    key = video.file.name
+    assert api.delete(reverse("api-analysis", args=[job_id])).status_code == 204
+    assert not s3_storage.exists(key)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_bad_object_is_refused_and_removed(api, s3_storage, tmp_path, inference_queue):
+    junk = tmp_path / "movie.mp4"
+    junk.write_text("not a video at all\n" * 50)
+    upload_id = _direct_upload(api, junk)
+    response = api.post(reverse("api-analyses"), {"upload_id": upload_id}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "not_media"
+    assert inference_queue() == []
+    assert not Video.objects.exists() and not AnalysisJob.objects.exists()
+    assert DirectUpload.objects.get(pk=upload_id).consumed_at is None
+    assert not s3_storage.exists(DirectUpload.objects.get(pk=upload_id).key)
+
+
+@pytest.mark.django_db
+def test_analysis_from_unknown_upload_id(api, s3_storage):
+    response = api.post(
+        reverse("api-analyses"),
+        {"upload_id": "00000000-0000-0000-0000-000000000000"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_upload"
