@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,6 +336,7 @@ def decode_window_frames(
     windows: Sequence[tuple[float, float]],
     preprocess: PreprocessConfig,
     info: MediaInfo,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """uint8 RGB frames (N, T, S, S, 3) for each (start, end) window, T = num_frames and
     S = frame_size, from ONE decode of the video.
@@ -343,7 +344,8 @@ def decode_window_frames(
     FFmpeg scales the short side to S and centre-crops to S x S (no distortion; faces are mostly
     central), and emits a constant frame rate so frame i shows time t0 + i/fps. We stream frames
     through a pipe and keep only those nearest a sample time: memory is N*T*S*S*3 bytes
-    (~37 KB a frame at 112), never the whole video.
+    (~37 KB a frame at 112), never the whole video. `progress(fraction)` is told how far along
+    the sample times the decode is.
     """
     size, count = preprocess.frame_size, preprocess.num_frames
     out = np.zeros((len(windows), count, size, size, 3), dtype=np.uint8)
@@ -381,9 +383,13 @@ def decode_window_frames(
                 break
             frame_index += 1
             frame = np.frombuffer(data, dtype=np.uint8).reshape(size, size, 3)
+            if flat_wanted[next_needed] != frame_index:
+                continue
             while next_needed < len(flat_wanted) and flat_wanted[next_needed] == frame_index:
                 flat_out[order[next_needed]] = frame
                 next_needed += 1
+            if progress is not None:
+                progress(next_needed / len(flat_wanted))
     finally:
         process.stdout.close()
         returncode = process.wait()

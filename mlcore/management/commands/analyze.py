@@ -1,0 +1,103 @@
+"""`manage.py analyze VIDEO`: analyse one video from the command line (a thin shell over
+mlcore.inference)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from mlcore.checkpoint import CheckpointError
+from mlcore.inference import STAGE_SHARE, STAGES, AnalysisResult, get_analyzer
+from mlcore.media import MediaError
+from mlcore.transcribe import WhisperModelError
+
+
+class _RawStream:
+    """The command's stderr for tqdm: Django's OutputWrapper would end every write with a
+    newline, breaking the bar's carriage-return redraws."""
+
+    def __init__(self, wrapper) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()
+
+    def isatty(self) -> bool:
+        return self.wrapper.isatty()
+
+
+class StageBar:
+    """One tqdm bar over the whole run, fed (stage, fraction of that stage) callbacks."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+        self.before = {s: sum(STAGE_SHARE[p] for p in STAGES[: STAGES.index(s)]) for s in STAGES}
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        done = self.before[stage] + STAGE_SHARE[stage] * fraction
+        self.bar.set_description(stage)
+        self.bar.update(round(100 * done, 1) - self.bar.n)
+
+
+class Command(BaseCommand):
+    help = "Transcribe a video and classify each utterance's emotion and sentiment."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("video", help="path to a video file")
+        parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+        parser.add_argument(
+            "--checkpoint", default="", help="model checkpoint (default: MODEL_CHECKPOINT)"
+        )
+        parser.add_argument(
+            "--whisper-model",
+            default="",
+            help="Whisper model directory or cached name (default: WHISPER_MODEL)",
+        )
+        parser.add_argument(
+            "--allow-untrained",
+            action="store_true",
+            help="accept an untrained checkpoint (tests and benchmarks: predictions are random)",
+        )
+
+    def handle(self, *args, **options) -> None:
+        checkpoint = options["checkpoint"] or settings.MODEL_CHECKPOINT or None
+        whisper_model = options["whisper_model"] or settings.WHISPER_MODEL or None
+        try:
+            analyzer = get_analyzer(checkpoint, whisper_model, options["allow_untrained"])
+            # The bar goes to stderr (only a terminal) so --json output stays parseable.
+            stream = _RawStream(self.stderr)
+            with tqdm(total=100, unit="%", file=stream, leave=False, disable=None) as bar:
+                result = analyzer.analyze(options["video"], progress=StageBar(bar))
+        except MediaError as exc:
+            raise CommandError(f"{exc.code}: {exc}") from exc
+        except (CheckpointError, WhisperModelError) as exc:
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(result.to_dict(), indent=2))
+        else:
+            self.stdout.write(format_result(result))
+
+
+def format_result(result: AnalysisResult) -> str:
+    lines = [
+        f"model {result.model_version}, {result.duration:.1f} s, "
+        f"modalities: {', '.join(result.modalities_used)}"
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    for u in result.utterances:
+        lines.append(f"[{u.start:7.2f}-{u.end:7.2f}] {u.emotion:>8} {u.sentiment:>8}  {u.text}")
+    summary = result.summary
+    if summary["speech_detected"]:
+        lines.append(
+            f"overall: {summary['dominant_emotion']}, {summary['dominant_sentiment']} "
+            f"({summary['utterance_count']} utterances)"
+        )
+    else:
+        lines.append(summary["message"])
+    return "\n".join(lines)
