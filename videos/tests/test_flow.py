@@ -6,6 +6,7 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, Utterance
@@ -73,5 +74,5 @@ def test_web_form_upload_to_results(
     page = client.get(response["Location"]).content.decode()
     assert job.status == "succeeded", job.error_message
     first = job.utterances.first()
-    assert first.text.strip() and first.text.strip()[:20] in page
+    assert first.text.strip() and escape(first.text.strip()) in page
     assert first.emotion in page
