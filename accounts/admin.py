@@ -2,13 +2,26 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiKey, User
+from quotas import services as quotas
+from quotas.admin import USER_ACTIONS, UserQuotaInline
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ("email",)
-    list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "date_joined")
+    list_display = (
+        "email",
+        "first_name",
+        "last_name",
+        "plan",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
+    list_filter = ("quota__plan", *BaseUserAdmin.list_filter)
+    list_select_related = ("quota__plan",)
     search_fields = ("email", "first_name", "last_name")
+    actions = USER_ACTIONS
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
@@ -19,6 +32,21 @@ class UserAdmin(BaseUserAdmin):
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    @admin.display(ordering="quota__plan__name")
+    def plan(self, user: User) -> str:
+        quota = getattr(user, "quota", None)
+        return quota.plan.name if quota else "—"
+
+    def get_inlines(self, request, obj):
+        # None on the add page: the sign-up signal creates the quota row when the user is saved.
+        return [UserQuotaInline] if obj is not None else []
+
+    def get_object(self, request, object_id, from_field=None):
+        user = super().get_object(request, object_id, from_field)
+        if user is not None:
+            quotas.get_quota(user)  # users from before quotas get their row on first view
+        return user
 
 
 @admin.register(ApiKey)

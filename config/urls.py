@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("videos.api_urls")),
+    path("api/v1/", include("quotas.urls")),
     path("", include("videos.urls")),
 ]

@@ -203,9 +203,7 @@ def charge_analysis(user: User, job: AnalysisJob, video: Video) -> UsageRecord:
     with transaction.atomic():
         # of=("self",): lock the user's row only, not the plan every user shares.
         quota = (
-            UserQuota.objects.select_for_update(of=("self",))
-            .select_related("plan")
-            .get(user=user)
+            UserQuota.objects.select_for_update(of=("self",)).select_related("plan").get(user=user)
         )
         now = timezone.now()
         limits = effective_limits(quota, now)

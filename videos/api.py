@@ -95,7 +95,10 @@ class AnalysisListCreate(generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         length = request.META.get("CONTENT_LENGTH")
-        services.check_declared_size(int(length) if length and length.isdigit() else None)
+        max_bytes, _ = services.upload_limits(request.user)
+        services.check_declared_size(
+            int(length) if length and length.isdigit() else None, max_bytes
+        )
         form = AnalysisCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data.get("file")
@@ -145,7 +148,7 @@ class DirectUploadCreate(APIView):
                 "url": target["url"],
                 "fields": target["fields"],
                 "expires_at": upload.expires_at,
-                "max_bytes": services.settings.MAX_UPLOAD_BYTES,
+                "max_bytes": services.upload_limits(request.user)[0],
             },
             status=status.HTTP_201_CREATED,
         )

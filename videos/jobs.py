@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from mlcore.inference import AnalysisResult, Analyzer
 from mlcore.media import MediaError
+from quotas import services as quotas
 from videos.models import AnalysisJob, JobStatus, Utterance
 from videos.storage import local_copy
 
@@ -87,13 +88,14 @@ def _fail(job: AnalysisJob, code: str, message: str) -> None:
     updated = AnalysisJob.objects.filter(
         pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
     )
-    updated.update(
+    if updated.update(
         status=JobStatus.FAILED,
         stage="failed",
         error_code=code,
         error_message=message,
         finished_at=timezone.now(),
-    )
+    ):
+        quotas.refund_job(job.pk, code)  # policy: a failed analysis is not charged
 
 
 def fail_job(job_id: str, code: str, message: str) -> None:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlcore.media import MediaError, MediaLimits, probe
+from quotas import services as quotas
 from videos.errors import Conflict, UploadRejected
 from videos.models import FINISHED_STATUSES, AnalysisJob, DirectUpload, JobStatus, Video
 from videos.storage import copy_and_hash, s3_client
@@ -24,23 +25,36 @@ from videos.storage import copy_and_hash, s3_client
 log = logging.getLogger(__name__)
 
 
-def media_limits() -> MediaLimits:
+def media_limits(max_duration_s: float | None = None) -> MediaLimits:
     return MediaLimits(
-        max_duration_s=settings.MAX_VIDEO_SECONDS,
+        max_duration_s=min(
+            settings.MAX_VIDEO_SECONDS, max_duration_s or settings.MAX_VIDEO_SECONDS
+        ),
         max_width=settings.MAX_VIDEO_WIDTH,
         max_height=settings.MAX_VIDEO_HEIGHT,
     )
 
 
-def check_declared_size(size: int | None) -> None:
+def upload_limits(owner) -> tuple[int, MediaLimits]:
+    """(max bytes, media limits) for this owner: their plan's, never above the global settings."""
+    max_bytes, max_seconds = quotas.upload_limits(owner)
+    return max_bytes, media_limits(max_seconds)
+
+
+def check_declared_size(size: int | None, max_bytes: int | None = None) -> None:
     """Refuse early on the size the client declares (Content-Length), before reading the body."""
-    if size is not None and size > settings.MAX_UPLOAD_BYTES + 64 * 1024:  # + multipart overhead
-        raise _too_large()
+    limit = max_bytes or settings.MAX_UPLOAD_BYTES
+    if size is not None and size > limit + 64 * 1024:  # + multipart overhead
+        raise _too_large(limit)
 
 
-def _too_large() -> UploadRejected:
-    limit_mb = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
-    return UploadRejected("file_too_large", f"The file is larger than the {limit_mb:g} MB limit.")
+def _too_large(limit: int) -> UploadRejected:
+    limit_mb = limit / (1024 * 1024)
+    return UploadRejected(
+        "file_too_large",
+        f"The file is larger than the {limit_mb:g} MB limit.",
+        details={"max_bytes": limit},
+    )
 
 
 def _clean_name(name: str) -> str:
@@ -48,13 +62,13 @@ def _clean_name(name: str) -> str:
     return Path(name or "video").name[:255] or "video"
 
 
-def _verify_media(path: Path, size: int) -> dict:
+def _verify_media(path: Path, size: int, max_bytes: int, limits: MediaLimits) -> dict:
     if size == 0:
         raise UploadRejected("empty_file", "The file is empty.")
-    if size > settings.MAX_UPLOAD_BYTES:
-        raise _too_large()
+    if size > max_bytes:
+        raise _too_large(max_bytes)
     try:
-        info = probe(path, media_limits())
+        info = probe(path, limits)
     except MediaError as exc:
         raise UploadRejected(exc.code, str(exc)) from exc
     return {
@@ -66,11 +80,13 @@ def _verify_media(path: Path, size: int) -> dict:
 
 
 def store_uploaded_video(owner, upload: IO[bytes], original_name: str) -> Video:
-    """Check an uploaded file (size, ffprobe, video stream, limits) and keep it in storage."""
+    """Check an uploaded file (size, ffprobe, video stream, the owner's limits) and keep it in
+    storage."""
+    max_bytes, limits = upload_limits(owner)
     with tempfile.NamedTemporaryFile(prefix="upload-") as tmp:
-        size, sha256 = copy_and_hash(upload, tmp, settings.MAX_UPLOAD_BYTES)
+        size, sha256 = copy_and_hash(upload, tmp, max_bytes)
         tmp.flush()
-        facts = _verify_media(Path(tmp.name), size)
+        facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
         video = Video(
             owner=owner, original_name=_clean_name(original_name), size=size, sha256=sha256, **facts
         )
@@ -94,10 +110,11 @@ def create_direct_upload(owner, original_name: str) -> tuple[DirectUpload, dict]
     )
     upload.key = f"uploads/{owner.pk}/{upload.id}/source"
     upload.save()
+    max_bytes, _ = upload_limits(owner)
     target = client.generate_presigned_post(
         Bucket=default_storage.bucket_name,
         Key=default_storage._normalize_name(upload.key),
-        Conditions=[["content-length-range", 1, settings.MAX_UPLOAD_BYTES]],
+        Conditions=[["content-length-range", 1, max_bytes]],
         ExpiresIn=settings.DIRECT_UPLOAD_EXPIRES_S,
     )
     return upload, target
@@ -117,17 +134,18 @@ def video_from_direct_upload(owner, upload_id) -> Video:
     if not default_storage.exists(upload.key):
         raise UploadRejected("upload_missing", "Nothing was uploaded for this id yet.")
     # The presigned policy limits size, but S3-compatible servers may not enforce it: check here.
-    if default_storage.size(upload.key) > settings.MAX_UPLOAD_BYTES:
+    max_bytes, limits = upload_limits(owner)
+    if default_storage.size(upload.key) > max_bytes:
         default_storage.delete(upload.key)
-        raise _too_large()
+        raise _too_large(max_bytes)
     with (
         tempfile.NamedTemporaryFile(prefix="upload-") as tmp,
         default_storage.open(upload.key, "rb") as src,
     ):
-        size, sha256 = copy_and_hash(src, tmp, settings.MAX_UPLOAD_BYTES)
+        size, sha256 = copy_and_hash(src, tmp, max_bytes)
         tmp.flush()
         try:
-            facts = _verify_media(Path(tmp.name), size)
+            facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
         except UploadRejected:
             default_storage.delete(upload.key)  # refused media is not kept
             raise
@@ -141,7 +159,9 @@ def video_from_direct_upload(owner, upload_id) -> Video:
 
 
 def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", upload_id=None):
-    """Store/verify the video and queue its analysis; nothing is queued if any check fails."""
+    """Store/verify the video and queue its analysis; nothing is queued if any check fails.
+
+    Raises quotas.services.QuotaExceeded (429) when the owner's monthly allowance is used up."""
     if (upload is None) == (upload_id is None):
         raise UploadRejected("invalid_request", "Send either a file or an upload_id.")
     video = store_uploaded_video(owner, upload, name) if upload is not None else None
@@ -151,6 +171,8 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
                 video = video_from_direct_upload(owner, upload_id)
             video.save()
             job = AnalysisJob.objects.create(video=video, owner=owner)
+            # Locks the owner's quota row until commit; refusing rolls the video and job back.
+            quotas.charge_analysis(owner, job, video)
             enqueue_analysis(job)
     except Exception:
         if video is not None and video.file.name and upload is not None:
@@ -166,16 +188,23 @@ def enqueue_analysis(job: AnalysisJob) -> None:
     transaction.on_commit(lambda: analyze_video.delay(str(job.pk)))
 
 
-def cancel_or_delete(job: AnalysisJob) -> str:
-    """Cancel a queued/running job; delete a finished one with its video. Returns what happened."""
+def cancel_job(job: AnalysisJob) -> bool:
+    """Cancel a queued/running job; False (and nothing changed) if it has already finished."""
     with transaction.atomic():
         locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
-        if locked.status not in FINISHED_STATUSES:
-            locked.status = JobStatus.CANCELED
-            locked.stage = "canceled"
-            locked.finished_at = timezone.now()
-            locked.save(update_fields=["status", "stage", "finished_at"])
-            return "canceled"
+        if locked.status in FINISHED_STATUSES:
+            return False
+        locked.status = JobStatus.CANCELED
+        locked.stage = "canceled"
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "stage", "finished_at"])
+        return True
+
+
+def cancel_or_delete(job: AnalysisJob) -> str:
+    """Cancel a queued/running job; delete a finished one with its video. Returns what happened."""
+    if cancel_job(job):
+        return "canceled"
     job.video.delete()
     return "deleted"
 
@@ -193,5 +222,6 @@ def retry_job(job: AnalysisJob) -> AnalysisJob:
         locked.attempts = 0
         locked.finished_at = None
         locked.save()
+        quotas.recharge_job(locked.pk)  # a failed job was refunded; running again counts again
         enqueue_analysis(locked)
     return locked

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from quotas import services as quotas
 from videos import services
 from videos.errors import ServiceError
 from videos.forms import UploadForm
@@ -17,7 +18,8 @@ from videos.models import AnalysisJob
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     jobs = AnalysisJob.objects.filter(owner=request.user).select_related("video")[:100]
-    return render(request, "videos/dashboard.html", {"jobs": jobs})
+    usage = quotas.usage_summary(request.user)
+    return render(request, "videos/dashboard.html", {"jobs": jobs, "usage": usage})
 
 
 @login_required
