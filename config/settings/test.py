@@ -3,7 +3,7 @@
 import uuid
 
 from .base import *  # noqa: F403
-from .base import CACHES, STORAGES
+from .base import CACHES, STORAGES, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
