@@ -1,0 +1,215 @@
+"""The Analyzer end to end on generated clips, the summary, and checkpoint refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from mlcore import inference
+from mlcore.checkpoint import CheckpointError, load_checkpoint
+from mlcore.inference import (
+    NO_AUDIO_WARNING,
+    STAGES,
+    Analyzer,
+    UntrainedModelError,
+    UtteranceResult,
+    resolve_checkpoint,
+    summarize,
+)
+from mlcore.labels import EMOTIONS, SENTIMENTS
+from mlcore.media import MediaError, probe
+from mlcore.tests.conftest import SPOKEN_WORDS
+
+
+def test_utterances_carry_the_transcript(talking_run):
+    utterances = talking_run.result.utterances
+    assert utterances
+    heard = set(re.findall(r"[a-z']+", " ".join(u.text for u in utterances).lower()))
+    assert len(set(SPOKEN_WORDS) - heard) <= 1
+    assert [u.index for u in utterances] == list(range(len(utterances)))
+
+
+def test_probabilities_sum_to_one_and_labels_are_the_argmax(talking_run):
+    for u in talking_run.result.utterances:
+        assert list(u.emotion_scores) == list(EMOTIONS)
+        assert list(u.sentiment_scores) == list(SENTIMENTS)
+        assert math.isclose(sum(u.emotion_scores.values()), 1.0, abs_tol=1e-5)
+        assert math.isclose(sum(u.sentiment_scores.values()), 1.0, abs_tol=1e-5)
+        assert u.emotion == max(u.emotion_scores, key=u.emotion_scores.get)
+        assert u.sentiment == max(u.sentiment_scores, key=u.sentiment_scores.get)
+
+
+def test_utterance_times_lie_inside_the_video(talking_run, talking_clip):
+    duration = probe(talking_clip).duration
+    result = talking_run.result
+    assert result.duration == pytest.approx(duration)
+    previous_end = 0.0
+    for u in result.utterances:
+        assert 0.0 <= u.start < u.end <= duration
+        assert u.start >= previous_end - 1e-6
+        previous_end = u.end
+
+
+def test_summary_is_duration_weighted(talking_run):
+    summary = talking_run.result.summary
+    assert summary["speech_detected"] is True
+    assert summary["utterance_count"] == len(talking_run.result.utterances)
+    for key, labels in (("emotion", EMOTIONS), ("sentiment", SENTIMENTS)):
+        distribution = summary[f"{key}_distribution"]
+        assert list(distribution) == list(labels)
+        assert math.isclose(sum(distribution.values()), 1.0, abs_tol=1e-6)
+        assert summary[f"dominant_{key}"] == max(distribution, key=distribution.get)
+
+
+def _utterance(start: float, end: float, emotion: str, sentiment: str) -> UtteranceResult:
+    return UtteranceResult(
+        index=0,
+        start=start,
+        end=end,
+        text="x",
+        emotion=emotion,
+        emotion_scores={e: float(e == emotion) for e in EMOTIONS},
+        sentiment=sentiment,
+        sentiment_scores={s: float(s == sentiment) for s in SENTIMENTS},
+    )
+
+
+def test_summarize_weights_by_duration():
+    summary = summarize(
+        [
+            _utterance(0, 1, "joy", "positive"),
+            _utterance(1, 2, "joy", "positive"),
+            _utterance(2, 8, "anger", "negative"),  # longer than both others together
+        ]
+    )
+    assert summary["dominant_emotion"] == "anger"
+    assert summary["dominant_sentiment"] == "negative"
+    assert summary["emotion_distribution"]["anger"] == pytest.approx(0.75)
+    assert summary["speech_duration"] == pytest.approx(8.0)
+
+
+def test_summarize_nothing_says_no_speech():
+    summary = summarize([])
+    assert summary["speech_detected"] is False
+    assert "no speech" in summary["message"].lower()
+    assert summary["dominant_emotion"] is None
+
+
+def test_progress_reports_every_stage_in_order(talking_run):
+    stages = [stage for stage, _ in talking_run.progress]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == list(STAGES)
+    assert all(0.0 <= f <= 1.0 for _, f in talking_run.progress)
+    for stage in STAGES:
+        fractions = [f for s, f in talking_run.progress if s == stage]
+        assert fractions == sorted(fractions)
+        assert fractions[-1] == 1.0
+
+
+def test_result_metadata_and_json(talking_run):
+    result = talking_run.result
+    assert result.model_version == "untrained-test"
+    assert result.modalities_used == ["text", "audio", "video"]
+    assert result.has_audio is True
+    assert any("untrained" in w for w in result.warnings)
+    assert set(result.timings) == {"probe", "audio", "transcribe", "features", "inference", "total"}
+    assert result.timings["total"] >= result.timings["transcribe"] > 0
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["utterances"][0]["emotion_scores"].keys() == set(EMOTIONS)
+
+
+def test_a_video_without_audio_is_analysed_with_a_warning(analyzer, silent_clip):
+    result = analyzer.analyze(silent_clip)
+    assert result.has_audio is False
+    assert NO_AUDIO_WARNING in result.warnings
+    assert "audio" not in result.modalities_used
+    assert result.utterances == []
+    assert result.summary["speech_detected"] is False
+
+
+def test_a_video_without_speech_has_zero_utterances(analyzer, no_speech_clip):
+    result = analyzer.analyze(no_speech_clip)
+    assert result.has_audio is True
+    assert result.utterances == []
+    assert result.summary["speech_detected"] is False
+    assert "no speech" in result.summary["message"].lower()
+    assert NO_AUDIO_WARNING not in result.warnings
+
+
+def test_bad_media_raises_media_error(analyzer, tmp_path):
+    from mlcore import testmedia
+
+    with pytest.raises(MediaError) as caught:
+        analyzer.analyze(testmedia.make_random_bytes(tmp_path / "x.mp4"))
+    assert caught.value.code == "not_media"
+
+
+def test_branches_the_model_lacks_get_no_features(text_checkpoint, talking_clip, monkeypatch):
+    """A text-only model: no frames decoded, no mel computed."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("computed a feature the model does not use")
+
+    monkeypatch.setattr(inference, "decode_window_frames", forbidden)
+    monkeypatch.setattr(inference, "log_mel", forbidden)
+    result = Analyzer(text_checkpoint, allow_untrained=True).analyze(talking_clip)
+    assert result.modalities_used == ["text"]
+    assert result.utterances
+
+
+def test_an_untrained_checkpoint_is_refused_by_default(text_checkpoint):
+    with pytest.raises(UntrainedModelError, match="untrained"):
+        Analyzer(text_checkpoint)
+    assert issubclass(UntrainedModelError, CheckpointError)
+
+
+def test_a_missing_default_checkpoint_says_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(inference, "DEFAULT_CHECKPOINT", tmp_path / "default.pt")
+    with pytest.raises(CheckpointError, match="Train one"):
+        resolve_checkpoint(None)
+    with pytest.raises(CheckpointError, match="Train one"):
+        Analyzer()
+
+
+def _tampered(source, target, change) -> str:
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    change(payload)
+    torch.save(payload, target)
+    return str(target)
+
+
+def test_a_wrong_format_version_is_refused(text_checkpoint, tmp_path):
+    path = _tampered(text_checkpoint, tmp_path / "v99.pt", lambda p: p.update(format_version=99))
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(path)
+
+
+def test_wrong_labels_are_refused(text_checkpoint, tmp_path):
+    def drop_surprise(payload):
+        payload["labels"]["emotion"] = [e for e in EMOTIONS if e != "surprise"]
+
+    path = _tampered(text_checkpoint, tmp_path / "labels.pt", drop_surprise)
+    with pytest.raises(CheckpointError, match="labels"):
+        Analyzer(path, allow_untrained=True)
+
+
+def test_a_missing_modality_is_refused(text_checkpoint, tmp_path):
+    with pytest.raises(CheckpointError, match="no audio, video branch"):
+        load_checkpoint(text_checkpoint, require_modalities=("text", "audio", "video"))
+
+    def claim_audio(payload):
+        payload["config"]["modalities"] = ["text", "audio"]
+
+    path = _tampered(text_checkpoint, tmp_path / "claims-audio.pt", claim_audio)
+    with pytest.raises(CheckpointError, match="lacks weights"):
+        load_checkpoint(path)
+
+
+def test_not_a_checkpoint_is_refused(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        Analyzer(junk)

@@ -1,0 +1,147 @@
+"""Whisper on espeak-ng speech, model resolution errors, and utterance merge/split."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from mlcore import testmedia
+from mlcore.media import load_audio
+from mlcore.tests.conftest import SPOKEN_WORDS
+from mlcore.transcribe import (
+    Segment,
+    WhisperModelError,
+    Word,
+    clamp_to_duration,
+    load_whisper,
+    resolve_model,
+    segments_to_utterances,
+    transcribe,
+)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def test_transcript_contains_the_spoken_words(analyzer, tmp_path):
+    wav = testmedia.make_speech_wav("I really love this sunny weather today.", tmp_path / "s.wav")
+    audio = load_audio(wav)
+    segments = transcribe(audio, analyzer.whisper)
+    heard = _words(" ".join(s.text for s in segments))
+    assert {"love", "sunny", "weather", "today"} <= heard
+    assert all(0 <= s.start < s.end <= len(audio) / 16_000 + 0.1 for s in segments)
+
+
+def test_transcript_of_a_clip_with_pauses(analyzer, talking_clip):
+    audio = load_audio(talking_clip)
+    fractions: list[float] = []
+    segments = transcribe(audio, analyzer.whisper, progress=fractions.append)
+    heard = _words(" ".join(s.text for s in segments))
+    missing = set(SPOKEN_WORDS) - heard
+    assert len(missing) <= 1, f"not heard: {missing}"
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts)
+    assert all(s.words for s in segments)  # word timestamps are on
+    assert fractions and all(0 <= f <= 1 for f in fractions)
+
+
+def test_silence_and_empty_audio_give_no_segments(analyzer):
+    assert transcribe(np.zeros(16_000 * 3, dtype=np.float32), analyzer.whisper) == []
+    assert transcribe(np.zeros(0, dtype=np.float32), analyzer.whisper) == []
+
+
+def test_the_packaged_model_is_the_default_and_loaded_once(analyzer):
+    assert resolve_model(None) == resolve_model("tiny.en") == resolve_model("")
+    assert load_whisper() is load_whisper("tiny.en") is analyzer.whisper
+
+
+def test_a_missing_model_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(WhisperModelError, match="no Whisper model"):
+        resolve_model(tmp_path / "nowhere")
+    with pytest.raises(WhisperModelError, match="no Whisper model"):
+        resolve_model(str(tmp_path))  # exists, but holds no model.bin
+
+
+def test_an_uncached_model_name_is_not_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    with pytest.raises(WhisperModelError, match="not available offline"):
+        resolve_model("large-v3")
+    assert not any(tmp_path.rglob("model.bin"))
+
+
+# --- segments_to_utterances: a pure function ---
+
+
+def seg(start: float, end: float, text: str = "words here") -> Segment:
+    return Segment(start, end, text)
+
+
+def test_no_segments_no_utterances():
+    assert segments_to_utterances([]) == []
+    assert segments_to_utterances([seg(0, 2, "   ")]) == []
+
+
+def test_a_short_fragment_merges_into_its_neighbour():
+    out = segments_to_utterances(
+        [seg(0.0, 3.0, "I told you already."), seg(3.2, 3.6, "Okay?"), seg(6.0, 9.0, "Fine.")],
+        min_duration_s=1.0,
+        max_duration_s=8.0,
+    )
+    assert [(u.start, u.end, u.text) for u in out] == [
+        (0.0, 3.6, "I told you already. Okay?"),
+        (6.0, 9.0, "Fine."),
+    ]
+
+
+def test_a_short_first_fragment_merges_forward():
+    out = segments_to_utterances([seg(0.0, 0.4, "Well,"), seg(0.5, 3.0, "that went badly.")])
+    assert [(u.start, u.end, u.text) for u in out] == [(0.0, 3.0, "Well, that went badly.")]
+
+
+def test_merging_never_exceeds_the_maximum():
+    out = segments_to_utterances(
+        [seg(0.0, 7.5, "a long one"), seg(7.6, 8.3, "Hm.")], min_duration_s=1.0, max_duration_s=8.0
+    )
+    assert len(out) == 2
+    assert all(u.duration <= 8.0 for u in out)
+
+
+def test_a_long_segment_splits_at_word_timestamps():
+    words = tuple(Word(float(i), i + 0.9, f"w{i}") for i in range(10))
+    out = segments_to_utterances([Segment(0.0, 9.9, "...", words)], 1.0, 4.0)
+    assert [u.text for u in out] == ["w0 w1 w2", "w3 w4 w5 w6", "w7 w8 w9"]
+    assert out[0].start == 0.0
+    assert out[-1].end == 9.9
+    assert all(u.duration <= 4.0 for u in out)
+    assert all(a.end <= b.start for a, b in zip(out, out[1:], strict=False))
+
+
+def test_a_long_segment_without_word_times_splits_by_text():
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    out = segments_to_utterances([seg(10.0, 30.0, text)], 1.0, 8.0)
+    assert len(out) == 3
+    assert " ".join(u.text for u in out) == text
+    assert out[0].start == 10.0
+    assert out[-1].end == pytest.approx(30.0)
+    assert all(u.duration <= 8.0 + 1e-9 for u in out)
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(out, out[1:], strict=False))
+
+
+def test_input_is_not_modified_and_order_is_by_time():
+    segments = [seg(5.0, 7.0, "second"), seg(0.0, 2.0, "first")]
+    out = segments_to_utterances(segments)
+    assert [u.text for u in out] == ["first", "second"]
+    assert segments[0].text == "second"
+
+
+def test_bounds_are_checked():
+    with pytest.raises(ValueError, match="min_duration_s"):
+        segments_to_utterances([seg(0, 1)], min_duration_s=5, max_duration_s=2)
+
+
+def test_clamp_to_duration_keeps_times_inside_the_video():
+    assert clamp_to_duration(seg(-0.2, 10.3), 10.0) == seg(0.0, 10.0)
+    assert clamp_to_duration(seg(11.0, 12.0), 10.0).duration == 0.0
