@@ -247,14 +247,18 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
 # --- Audio ---
 
 
-def load_audio(path: str | Path, sample_rate: int = 16_000) -> np.ndarray:
-    """The whole audio track as float32 mono at `sample_rate` (decoded once per video).
+def load_audio(
+    path: str | Path, sample_rate: int = 16_000, *, max_seconds: float | None = None
+) -> np.ndarray:
+    """The audio track as float32 mono at `sample_rate`, decoded once per video (only the first
+    `max_seconds` if given: a mis-cut clip need not be decoded whole).
 
     FFmpeg resamples and downmixes; video is not decoded (`-vn`). 30 min at 16 kHz is ~115 MB.
     """
+    options = {"t": f"{max_seconds:.3f}"} if max_seconds else {}
     try:
         out, _ = (
-            ffmpeg.input(str(path))
+            ffmpeg.input(str(path), **options)
             .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None)
             .global_args("-nostdin", "-v", "error")
             .run(capture_stdout=True, capture_stderr=True)

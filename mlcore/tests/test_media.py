@@ -132,6 +132,7 @@ def test_load_audio_is_16k_mono_float(talking_clip):
     assert audio.ndim == 1
     assert len(audio) / 16_000 == pytest.approx(probe(talking_clip).duration, abs=0.1)
     assert 0.05 < np.abs(audio).max() <= 1.0
+    assert len(load_audio(talking_clip, max_seconds=2.0)) == 32_000
 
 
 def test_log_mel_shape_range_and_padding():
