@@ -13,3 +13,7 @@ app = Celery("video_sentiment")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("inference"))
 app.autodiscover_tasks()
+# Run with `celery -A config beat` (one per deployment): the reaper rescues lost/stuck jobs.
+app.conf.beat_schedule = {
+    "reap-stuck-jobs": {"task": "worker.tasks.reap_stuck_jobs", "schedule": 60.0},
+}

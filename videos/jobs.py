@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from functools import lru_cache
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -61,7 +62,15 @@ def get_analyzer() -> Analyzer:
     )
 
 
-def _start(job_id: str) -> AnalysisJob | None:
+def _owned_elsewhere(job: AnalysisJob, task_id: str) -> bool:
+    """True while another live message runs this job (a duplicate delivery must not run it too)."""
+    if job.status != JobStatus.RUNNING or not job.task_id or job.task_id == task_id:
+        return False  # queued, or a redelivery of the owning message after its worker died
+    stale_after = timedelta(seconds=settings.ANALYSIS_HEARTBEAT_STALE_S)
+    return job.heartbeat_at is not None and timezone.now() - job.heartbeat_at < stale_after
+
+
+def _start(job_id: str, task_id: str) -> AnalysisJob | None:
     with transaction.atomic():
         job = (
             AnalysisJob.objects.select_for_update()
@@ -69,18 +78,30 @@ def _start(job_id: str) -> AnalysisJob | None:
             .filter(pk=job_id)
             .first()
         )
-        if job is None or job.is_finished:
-            return None  # deleted, canceled or already done: nothing to do (idempotent)
+        if job is None or job.is_finished or _owned_elsewhere(job, task_id):
+            return None  # deleted, canceled, done, or running elsewhere: nothing to do
         if job.attempts >= settings.ANALYSIS_MAX_ATTEMPTS:
             _fail(
                 job, "too_many_attempts", f"The analysis stopped {job.attempts} times; giving up."
             )
             return None
+        now = timezone.now()
         job.status = JobStatus.RUNNING
         job.attempts += 1
         job.stage, job.progress = "starting", 0
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "attempts", "stage", "progress", "started_at"])
+        job.started_at = job.heartbeat_at = now
+        job.task_id = task_id
+        job.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "stage",
+                "progress",
+                "started_at",
+                "heartbeat_at",
+                "task_id",
+            ]
+        )
     return job
 
 
@@ -120,16 +141,17 @@ class ProgressReporter:
         low, high = STAGE_SPAN.get(stage, (0, 0))
         progress = int(low + (high - low) * min(max(fraction, 0.0), 1.0))
         running = AnalysisJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
-        if not running.update(stage=stage, progress=progress):
+        if not running.update(stage=stage, progress=progress, heartbeat_at=timezone.now()):
             raise JobCanceled(self.job_id)
         self._last_write, self._last_stage = now, stage
 
 
-def save_results(job_id: str, result: AnalysisResult) -> bool:
-    """Replace the job's utterances and summary in one transaction. False if canceled meanwhile."""
+def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool:
+    """Replace the job's utterances and summary in one transaction. False if the job was
+    canceled meanwhile, or taken over by another message (its results win)."""
     with transaction.atomic():
         job = AnalysisJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != JobStatus.RUNNING:
+        if job is None or job.status != JobStatus.RUNNING or job.task_id != task_id:
             return False
         job.utterances.all().delete()
         Utterance.objects.bulk_create(
@@ -158,10 +180,11 @@ def save_results(job_id: str, result: AnalysisResult) -> bool:
     return True
 
 
-def run_analysis(job_id: str) -> None:
+def run_analysis(job_id: str, task_id: str = "") -> None:
     """Analyse one job's video and store the results. Transient errors propagate (the task
-    retries them); everything else ends the job as failed with its reason."""
-    job = _start(job_id)
+    retries them); everything else ends the job as failed with its reason. `task_id` is the
+    Celery message id (empty when called directly)."""
+    job = _start(job_id, task_id)
     if job is None:
         return
     try:
@@ -182,4 +205,4 @@ def run_analysis(job_id: str) -> None:
         log.exception("job %s failed", job_id)
         _fail(job, "internal_error", f"The analysis failed: {exc}")
         return
-    save_results(job_id, result)
+    save_results(job_id, result, task_id)

@@ -77,6 +77,10 @@ class AnalysisJob(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The Celery message that owns the run, and when that run last reported: together they tell
+    # a redelivery of the owning message (take over) from a duplicate (leave it to the owner).
+    task_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

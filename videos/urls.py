@@ -7,4 +7,10 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("analyses/<uuid:pk>/", views.job_detail, name="job-detail"),
     path("analyses/<uuid:pk>/delete/", views.job_delete, name="job-delete"),
+    path("analyses/<uuid:pk>/video", views.job_video, name="job-video"),
+    path("analyses/<uuid:pk>/results.json", views.results_json, name="job-results-json"),
+    path("analyses/<uuid:pk>/results.csv", views.results_csv, name="job-results-csv"),
+    path("api-keys/", views.api_keys, name="api-keys-page"),
+    path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("api-guide/", views.api_guide, name="api-guide"),
 ]

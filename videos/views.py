@@ -1,29 +1,58 @@
-"""Web pages: dashboard, upload form, job page. Thin: services do the work."""
+"""Web pages: dashboard, upload, job page with results, downloads, video stream, API keys and
+the API guide. Thin: services, exports and presentation do the work."""
 
 from __future__ import annotations
 
+import json
+from uuid import UUID
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_POST
 
+from accounts.api_keys import create_api_key, revoke_api_key
+from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas import services as quotas
-from videos import services
+from videos import exports, presentation, services
+from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
-from videos.forms import UploadForm
-from videos.models import AnalysisJob
+from videos.forms import ApiKeyForm, UploadForm
+from videos.models import AnalysisJob, JobStatus
+from videos.streaming import video_response
+
+# Extensions accepted in the browser when the OS reports no video MIME type (e.g. .mkv on some
+# systems); the server's ffprobe check decides in the end.
+VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ogv", "3gp", "wmv")
+
+
+def _own_job(request: HttpRequest, pk: UUID) -> AnalysisJob:
+    """The user's job, or 404: another user's job does not exist for them."""
+    return get_object_or_404(AnalysisJob.objects.select_related("video"), pk=pk, owner=request.user)
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     jobs = AnalysisJob.objects.filter(owner=request.user).select_related("video")[:100]
     usage = quotas.usage_summary(request.user)
-    return render(request, "videos/dashboard.html", {"jobs": jobs, "usage": usage})
+    context = {
+        "jobs": jobs,
+        "usage": usage,
+        "meters": presentation.usage_meters(usage),
+        "poll_after_s": POLL_AFTER_S,
+    }
+    return render(request, "videos/dashboard.html", context)
 
 
 @login_required
 def upload(request: HttpRequest) -> HttpResponse:
+    """The form works without JavaScript; with it, upload.js sends the file to the API with a
+    progress bar (or straight to S3) and only comes here for the page."""
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         file = form.cleaned_data["file"]
@@ -33,21 +62,107 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error("file", exc.message)
         else:
             return redirect("job-detail", pk=job.pk)
-    return render(request, "videos/upload.html", {"form": form}, status=400 if form.errors else 200)
+    max_bytes, limits = services.upload_limits(request.user)
+    context = {
+        "form": form,
+        "max_bytes": max_bytes,
+        "max_duration_s": limits.max_duration_s,
+        "video_extensions": ",".join(VIDEO_EXTENSIONS),
+    }
+    return render(request, "videos/upload.html", context, status=400 if form.errors else 200)
 
 
 @login_required
-def job_detail(request: HttpRequest, pk) -> HttpResponse:
-    job = get_object_or_404(AnalysisJob.objects.select_related("video"), pk=pk, owner=request.user)
-    return render(
-        request, "videos/job_detail.html", {"job": job, "utterances": job.utterances.all()}
-    )
+def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    job = _own_job(request, pk)
+    utterances = list(job.utterances.all()) if job.status == JobStatus.SUCCEEDED else []
+    summary = job.summary or {}
+    context = {
+        "job": job,
+        "rows": presentation.utterance_rows(utterances),
+        "chart_data": presentation.chart_data(job, utterances),
+        "stage_labels": presentation.STAGE_LABELS,
+        "emotion_rows": presentation.distribution_rows(
+            summary.get("emotion_distribution") or {}, EMOTIONS
+        ),
+        "sentiment_rows": presentation.distribution_rows(
+            summary.get("sentiment_distribution") or {}, SENTIMENTS
+        ),
+    }
+    return render(request, "videos/job_detail.html", context)
 
 
 @login_required
 @require_POST
-def job_delete(request: HttpRequest, pk) -> HttpResponse:
-    job = get_object_or_404(AnalysisJob, pk=pk, owner=request.user)
+def job_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
+    job = _own_job(request, pk)
     outcome = services.cancel_or_delete(job)
     messages.info(request, f"Analysis {outcome}.")
     return redirect("job-detail", pk=pk) if outcome == "canceled" else redirect("dashboard")
+
+
+@login_required
+@require_GET
+def job_video(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The owner's video for the player: byte ranges from local storage, or a redirect to a
+    short-lived presigned S3 URL."""
+    job = _own_job(request, pk)
+    return video_response(job.video, request.headers.get("Range"))
+
+
+@login_required
+@require_GET
+def results_json(request: HttpRequest, pk: UUID) -> HttpResponse:
+    job = _own_job(request, pk)
+    body = json.dumps(exports.results_json(job, request), cls=DjangoJSONEncoder, indent=2)
+    return _download(body, "application/json", exports.download_name(job, "json"))
+
+
+@login_required
+@require_GET
+def results_csv(request: HttpRequest, pk: UUID) -> HttpResponse:
+    job = _own_job(request, pk)
+    body = exports.results_csv(job)
+    return _download(body, "text/csv; charset=utf-8", exports.download_name(job, "csv"))
+
+
+def _download(body: str, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """List and create keys. A new key is shown once, in the response to the POST that made it
+    (never stored, never put in the session), so that page must not be cached."""
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        key, new_key = create_api_key(request.user, form.cleaned_data["name"])
+        form = ApiKeyForm()
+    context = {"form": form, "keys": request.user.api_keys.all(), "new_key": new_key}
+    response = render(request, "videos/api_keys.html", context, status=400 if form.errors else 200)
+    add_never_cache_headers(response)
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(request.user.api_keys.all(), pk=pk)
+    revoke_api_key(key)
+    messages.success(request, f"Key “{key.name}” revoked: it no longer works.")
+    return redirect("api-keys-page")
+
+
+@login_required
+def api_guide(request: HttpRequest) -> HttpResponse:
+    """curl examples against this very server (base URL from the request)."""
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    context = {
+        "base_url": base_url,
+        "docs_url": request.build_absolute_uri(reverse("api-docs")),
+        "schema_url": request.build_absolute_uri(reverse("api-schema")),
+    }
+    return render(request, "videos/api_guide.html", context)

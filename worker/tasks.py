@@ -33,12 +33,19 @@ def analyze_video(self, job_id: str) -> None:
     from videos.jobs import TRANSIENT_ERRORS, fail_job, run_analysis
 
     try:
-        run_analysis(job_id)
+        run_analysis(job_id, task_id=self.request.id or "")
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= self.max_retries:
             fail_job(job_id, "service_unavailable", f"A service stayed unavailable: {exc}")
             return
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task(name="worker.tasks.reap_stuck_jobs")
+def reap_stuck_jobs() -> dict[str, int]:
+    from videos.reaper import reap_stuck_jobs as reap
+
+    return reap()
 
 
 @worker_process_init.connect

@@ -205,12 +205,22 @@ SPECTACULAR_SETTINGS = {
 WHISPER_MODEL = env.str("WHISPER_MODEL", default="")  # empty -> packaged tiny.en
 MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped default model
 
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # set: /metrics wants "Bearer <token>"
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")  # "json": one JSON object per line
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
@@ -228,4 +238,8 @@ ANALYSIS_TIME_LIMIT_S = env.int("ANALYSIS_TIME_LIMIT_S", default=3900)
 ANALYSIS_MAX_ATTEMPTS = env.int(
     "ANALYSIS_MAX_ATTEMPTS", default=5
 )  # deliveries, incl. after worker loss
+# A running job whose worker has not reported for this long is presumed dead (reaper, takeover).
+ANALYSIS_HEARTBEAT_STALE_S = env.int("ANALYSIS_HEARTBEAT_STALE_S", default=600)
+# A queued job still waiting after this long may have lost its message (broker restart): resend.
+ANALYSIS_REQUEUE_AFTER_S = env.int("ANALYSIS_REQUEUE_AFTER_S", default=900)
 WORKER_PRELOAD_MODEL = env.bool("WORKER_PRELOAD_MODEL", default=True)

@@ -1,0 +1,76 @@
+"""Downloadable results of a finished analysis: JSON (as the API shows it) and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from django.http import Http404, HttpRequest
+
+from mlcore.labels import EMOTIONS, SENTIMENTS
+from videos.models import AnalysisJob, JobStatus
+from videos.serializers import AnalysisSerializer
+
+# A cell starting with one of these is run as a formula by spreadsheet programs; transcripts are
+# whatever was said in an uploaded video, so they are defused (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+CSV_COLUMNS = (
+    ["index", "start", "end", "text", "emotion", "emotion_confidence"]
+    + ["sentiment", "sentiment_confidence"]
+    + [f"emotion_{label}" for label in EMOTIONS]
+    + [f"sentiment_{label}" for label in SENTIMENTS]
+)
+
+
+def require_results(job: AnalysisJob) -> None:
+    """Only a succeeded job has results to download."""
+    if job.status != JobStatus.SUCCEEDED:
+        raise Http404("This analysis has no results (yet).")
+
+
+def results_json(job: AnalysisJob, request: HttpRequest) -> dict:
+    """The same document as GET /api/v1/analyses/{id}: one format to learn."""
+    require_results(job)
+    return AnalysisSerializer(job, context={"request": request, "with_results": True}).data
+
+
+def _safe_text(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def results_csv(job: AnalysisJob) -> str:
+    """One row per utterance: times, text, labels with their confidence, and every score."""
+    require_results(job)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for u in job.utterances.all():
+        emotion_scores = u.emotion_scores or {}
+        sentiment_scores = u.sentiment_scores or {}
+        writer.writerow(
+            [
+                u.index,
+                f"{u.start:.3f}",
+                f"{u.end:.3f}",
+                _safe_text(u.text),
+                u.emotion,
+                _score(emotion_scores.get(u.emotion)),
+                u.sentiment,
+                _score(sentiment_scores.get(u.sentiment)),
+                *(_score(emotion_scores.get(label)) for label in EMOTIONS),
+                *(_score(sentiment_scores.get(label)) for label in SENTIMENTS),
+            ]
+        )
+    return out.getvalue()
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def download_name(job: AnalysisJob, extension: str) -> str:
+    """`talk.mp4` -> `talk-analysis.csv`."""
+    stem = Path(job.video.original_name).stem or "video"
+    return f"{stem}-analysis.{extension}"

@@ -1,0 +1,116 @@
+"""What the pages show, computed once in Python: stage wording, chart data, usage meters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlcore.labels import EMOTIONS, SENTIMENTS
+from quotas.services import UsageSummary
+from videos.models import AnalysisJob, Utterance
+
+# Engine stages (videos.jobs.STAGE_SPAN) and job states, in plain words for people.
+STAGE_LABELS: dict[str, str] = {
+    "queued": "Waiting for a worker",
+    "starting": "Starting",
+    "probe": "Checking the video",
+    "audio": "Extracting the audio",
+    "transcribe": "Transcribing the speech",
+    "features": "Reading the voice and the picture",
+    "inference": "Recognising emotions",
+    "done": "Done",
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+def stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class UtteranceRow:
+    """An utterance with the confidences the transcript shows."""
+
+    utterance: Utterance
+    emotion_confidence: float
+    sentiment_confidence: float
+
+
+def utterance_rows(utterances: list[Utterance]) -> list[UtteranceRow]:
+    return [
+        UtteranceRow(
+            utterance=u,
+            emotion_confidence=float((u.emotion_scores or {}).get(u.emotion, 0.0)),
+            sentiment_confidence=float((u.sentiment_scores or {}).get(u.sentiment, 0.0)),
+        )
+        for u in utterances
+    ]
+
+
+def chart_data(job: AnalysisJob, utterances: list[Utterance]) -> dict:
+    """Everything the result charts draw (rendered into the page with json_script)."""
+    summary = job.summary or {}
+    return {
+        "duration": job.video.duration,
+        "emotions": list(EMOTIONS),
+        "sentiments": list(SENTIMENTS),
+        "emotion_distribution": summary.get("emotion_distribution") or {},
+        "sentiment_distribution": summary.get("sentiment_distribution") or {},
+        "utterances": [
+            {
+                "index": u.index,
+                "start": u.start,
+                "end": u.end,
+                "text": u.text,
+                "emotion": u.emotion,
+                "emotion_confidence": (u.emotion_scores or {}).get(u.emotion, 0.0),
+                "sentiment": u.sentiment,
+                # One number per utterance for the sentiment line: -1 (negative) .. +1 (positive).
+                "polarity": (u.sentiment_scores or {}).get("positive", 0.0)
+                - (u.sentiment_scores or {}).get("negative", 0.0),
+            }
+            for u in utterances
+        ],
+    }
+
+
+def distribution_rows(distribution: dict[str, float], labels: tuple[str, ...]) -> list[dict]:
+    """[{label, percent}] in label order, for the text version of a distribution."""
+    return [
+        {"label": label, "percent": round(100 * float(distribution.get(label, 0.0)), 1)}
+        for label in labels
+    ]
+
+
+@dataclass(frozen=True)
+class Meter:
+    label: str
+    used: str
+    limit: str
+    percent: int  # 0-100, for the bar
+    remaining: str
+
+
+def usage_meters(usage: UsageSummary) -> list[Meter]:
+    """The dashboard's "used of allowed" bars."""
+
+    def percent(used: float, limit: float) -> int:
+        return 100 if limit <= 0 else min(100, round(100 * used / limit))
+
+    limits, used, left = usage.limits, usage.used, usage.remaining
+    return [
+        Meter(
+            "Analyses",
+            f"{used.analyses}",
+            f"{limits.analyses}",
+            percent(used.analyses, limits.analyses),
+            f"{left.analyses} left",
+        ),
+        Meter(
+            "Minutes of video",
+            f"{used.video_seconds / 60:.1f}",
+            f"{limits.video_seconds / 60:g}",
+            percent(used.video_seconds, limits.video_seconds),
+            f"{left.video_seconds / 60:.1f} min left",
+        ),
+    ]

@@ -1,0 +1,61 @@
+"""Finds jobs the queue lost track of, and puts them back on track.
+
+The database is the source of truth: a job whose worker died (no heartbeat) or whose message was
+lost (a broker restart) is resent, or failed with a reason once it has used its attempts.
+Runs from Celery beat (`worker.tasks.reap_stuck_jobs`) or `manage.py reap_stuck_jobs`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from videos.models import AnalysisJob, JobStatus
+from videos.services import enqueue_analysis
+
+log = logging.getLogger(__name__)
+
+
+def reap_stuck_jobs() -> dict[str, int]:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ANALYSIS_HEARTBEAT_STALE_S)
+    overdue = now - timedelta(seconds=settings.ANALYSIS_TIME_LIMIT_S + 60)
+    waiting = now - timedelta(seconds=settings.ANALYSIS_REQUEUE_AFTER_S)
+    counts = {"requeued": 0, "failed": 0, "resent": 0}
+    running = AnalysisJob.objects.filter(status=JobStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True) | Q(started_at__lt=overdue)
+    )
+    for job_id in running.values_list("pk", flat=True):
+        with transaction.atomic():
+            job = AnalysisJob.objects.select_for_update().get(pk=job_id)
+            if job.status != JobStatus.RUNNING:
+                continue
+            if job.attempts >= settings.ANALYSIS_MAX_ATTEMPTS:
+                job.status, job.stage = JobStatus.FAILED, "failed"
+                job.error_code = "stuck"
+                job.error_message = (
+                    f"The analysis stopped responding {job.attempts} times (worker lost or over "
+                    "the time limit); giving up."
+                )
+                job.finished_at = now
+                counts["failed"] += 1
+            else:
+                job.status, job.stage, job.progress = JobStatus.QUEUED, "requeued", 0
+                job.task_id = ""
+                enqueue_analysis(job)
+                counts["requeued"] += 1
+            job.save()
+    lost = AnalysisJob.objects.filter(status=JobStatus.QUEUED, queued_at__lt=waiting)
+    for job in lost.filter(Q(heartbeat_at__lt=waiting) | Q(heartbeat_at__isnull=True)):
+        # Resending is safe: the first delivery takes the job, a duplicate finds it owned.
+        with transaction.atomic():
+            AnalysisJob.objects.filter(pk=job.pk).update(heartbeat_at=now)
+            enqueue_analysis(job)
+        counts["resent"] += 1
+    if any(counts.values()):
+        log.warning("reaper: %s", counts)
+    return counts

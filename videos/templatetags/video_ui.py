@@ -1,0 +1,33 @@
+"""Small display filters for the video pages."""
+
+from __future__ import annotations
+
+from django import template
+
+from videos.presentation import stage_label as _stage_label
+
+register = template.Library()
+
+
+@register.filter
+def clock(seconds: float | None) -> str:
+    """75.4 -> "1:15"; 3725 -> "1:02:05". Video times read like a player's."""
+    if seconds is None:
+        return "—"
+    total = int(float(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def percent(fraction: float | None) -> str:
+    """0.873 -> "87%"."""
+    if fraction is None:
+        return "—"
+    return f"{round(100 * float(fraction))}%"
+
+
+@register.filter
+def stage_label(stage: str) -> str:
+    return _stage_label(stage or "")

@@ -1,0 +1,106 @@
+"""Job ownership across redeliveries and duplicates, and the reaper (real PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from videos.jobs import run_analysis
+from videos.models import AnalysisJob, JobStatus, Video
+from videos.reaper import reap_stuck_jobs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+def _job(owner, **fields) -> AnalysisJob:
+    video = Video(
+        owner=owner,
+        original_name="x.mp4",
+        size=9,
+        sha256="0" * 64,
+        duration=3.0,
+        width=320,
+        height=240,
+        has_audio=True,
+    )
+    video.file.save("source", ContentFile(b"not video"), save=False)  # fails at probe: cheap
+    video.save()
+    return AnalysisJob.objects.create(video=video, owner=owner, **fields)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_message_leaves_a_live_run_alone(postgres, user, media_root):
+    job = _job(
+        user, status=JobStatus.RUNNING, task_id="owner", attempts=1, heartbeat_at=timezone.now()
+    )
+    run_analysis(str(job.pk), task_id="duplicate")
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.task_id) == (JobStatus.RUNNING, 1, "owner")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redelivery_of_the_owning_message_takes_over(postgres, user, media_root):
+    job = _job(
+        user, status=JobStatus.RUNNING, task_id="owner", attempts=1, heartbeat_at=timezone.now()
+    )
+    run_analysis(str(job.pk), task_id="owner")  # the worker died; the broker redelivered
+    job.refresh_from_db()
+    assert job.attempts == 2
+    assert job.status == JobStatus.FAILED and job.error_code == "not_media"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attempts_are_capped(postgres, user, media_root, settings):
+    job = _job(user, attempts=settings.ANALYSIS_MAX_ATTEMPTS)
+    run_analysis(str(job.pk), task_id="again")
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == "too_many_attempts"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reaper_requeues_fails_and_resends(postgres, user, media_root, inference_queue, settings):
+    long_ago = timezone.now() - timedelta(seconds=settings.ANALYSIS_TIME_LIMIT_S + 3600)
+    stuck = _job(
+        user,
+        status=JobStatus.RUNNING,
+        task_id="dead",
+        attempts=1,
+        heartbeat_at=long_ago,
+        started_at=long_ago,
+    )
+    hopeless = _job(
+        user,
+        status=JobStatus.RUNNING,
+        task_id="dead2",
+        attempts=settings.ANALYSIS_MAX_ATTEMPTS,
+        heartbeat_at=long_ago,
+    )
+    lively = _job(
+        user,
+        status=JobStatus.RUNNING,
+        task_id="alive",
+        attempts=1,
+        heartbeat_at=timezone.now(),
+        started_at=timezone.now(),
+    )
+    lost = _job(user)
+    AnalysisJob.objects.filter(pk=lost.pk).update(queued_at=long_ago)
+
+    assert reap_stuck_jobs() == {"requeued": 1, "failed": 1, "resent": 1}
+    states = {j.pk: j for j in AnalysisJob.objects.all()}
+    assert states[stuck.pk].status == JobStatus.QUEUED and states[stuck.pk].task_id == ""
+    assert states[hopeless.pk].status == JobStatus.FAILED
+    assert states[hopeless.pk].error_code == "stuck" and states[hopeless.pk].error_message
+    assert states[lively.pk].status == JobStatus.RUNNING
+    queued = sorted(m["args"][0] for m in inference_queue())
+    assert queued == sorted([str(stuck.pk), str(lost.pk)])
+
+    # The requeued job runs to an end on its next delivery.
+    run_analysis(str(stuck.pk), task_id="fresh")
+    stuck.refresh_from_db()
+    assert stuck.status == JobStatus.FAILED and stuck.attempts == 2
+    # A second pass finds nothing new to do right away.
+    assert reap_stuck_jobs() == {"requeued": 0, "failed": 0, "resent": 0}
