@@ -1,15 +1,32 @@
-# Web image (first version; the deployment issue adds the worker/GPU targets and compose).
-FROM python:3.11-slim-bookworm AS web
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-    DJANGO_SETTINGS_MODULE=config.settings.prod
+# syntax=docker/dockerfile:1
+# Targets: `web` (gunicorn), `worker` (Celery, CPU), `worker-gpu` (Celery on CUDA for the
+# `inference` queue). Build: docker build --target web -t video-sentiment-web .
+
+FROM python:3.11-slim-bookworm AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.prod LOG_FORMAT=json
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements/ requirements/
-RUN pip install --no-cache-dir -r requirements/base.txt -r requirements/ml.txt
+RUN pip install -r requirements/base.txt -r requirements/ml.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=build DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
-RUN useradd --create-home app && mkdir -p /app/var && chown -R app /app/var
+RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /app/var
 USER app
+
+FROM base AS web
+RUN DJANGO_SECRET_KEY=build DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live')"
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_WORKERS:-3} --timeout 120 --access-logfile -"]
+
+FROM base AS worker
+ENV WORKER_QUEUES=default,inference
+CMD ["sh", "-c", "exec celery -A config worker -Q ${WORKER_QUEUES} --concurrency ${WORKER_CONCURRENCY:-1} --loglevel INFO"]
+
+# GPU worker: the CUDA runtime comes with the torch wheel (CUDA 13 build); the host needs the
+# NVIDIA driver and the container toolkit (`docker run --gpus all`). Whisper stays on CPU int8
+# (PyPI ctranslate2 wants CUDA 12) while the sentiment model runs on the GPU.
+FROM worker AS worker-gpu
+ENV WORKER_QUEUES=inference NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
