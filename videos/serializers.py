@@ -87,7 +87,10 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
 
 class AnalysisCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, help_text="The video (multipart).")
+    # Empty files reach the service, which refuses them with the code `empty_file`.
+    file = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="The video (multipart)."
+    )
     upload_id = serializers.UUIDField(required=False, help_text="From POST /api/v1/uploads.")
 
 
