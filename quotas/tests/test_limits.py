@@ -291,3 +291,17 @@ def test_dashboard_shows_this_months_usage(client, user, make_plan):
 def test_usage_endpoint_is_in_the_openapi_schema(api):
     schema = api.get(reverse("api-schema"), {"format": "json"}).json()
     assert "/api/v1/usage" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_a_job_the_reaper_gives_up_on_is_refunded(user, settings):
+    from videos.reaper import reap_stuck_jobs
+
+    job = charged_job(user)
+    AnalysisJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, attempts=settings.ANALYSIS_MAX_ATTEMPTS, heartbeat_at=None
+    )
+    assert reap_stuck_jobs()["failed"] == 1
+    record = UsageRecord.objects.get(job=job)
+    assert record.refunded_at is not None and record.refund_reason == "stuck"
+    assert services.usage_summary(user).used.analyses == 0
