@@ -12,6 +12,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from accounts.models import User
 from quotas import services
 from quotas.models import Plan, UsageRecord, UserQuota
 
@@ -38,7 +39,7 @@ class PlanAdmin(admin.ModelAdmin):
         return plan.user_count
 
 
-def usage_text(user) -> str:
+def usage_text(user: User) -> str:
     s = services.usage_summary(user)
     return (
         f"{s.used.analyses} of {s.limits.analyses} analyses, "
@@ -108,7 +109,7 @@ def _with_form(
     *,
     form_class: type[forms.Form],
     title: str,
-    apply: Callable[[object, dict], None],
+    apply: Callable[[User, dict], object],
     done: str,
 ) -> TemplateResponse | None:
     """An action with an intermediate form: show it, then apply it to every selected user."""
@@ -131,7 +132,9 @@ def _with_form(
 
 
 @admin.action(description="Change plan…", permissions=["change"])
-def change_plan(modeladmin, request, users):
+def change_plan(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, users: QuerySet
+) -> TemplateResponse | None:
     return _with_form(
         modeladmin,
         request,
@@ -144,7 +147,9 @@ def change_plan(modeladmin, request, users):
 
 
 @admin.action(description="Grant extra analyses (this month)…", permissions=["change"])
-def grant_extra_analyses(modeladmin, request, users):
+def grant_extra_analyses(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, users: QuerySet
+) -> TemplateResponse | None:
     return _with_form(
         modeladmin,
         request,
@@ -157,7 +162,7 @@ def grant_extra_analyses(modeladmin, request, users):
 
 
 @admin.action(description="Reset this month's usage", permissions=["change"])
-def reset_usage(modeladmin, request, users):
+def reset_usage(modeladmin: admin.ModelAdmin, request: HttpRequest, users: QuerySet) -> None:
     for user in users:
         services.reset_usage(user)
     modeladmin.message_user(

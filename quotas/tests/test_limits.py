@@ -305,3 +305,14 @@ def test_a_job_the_reaper_gives_up_on_is_refunded(user, settings):
     record = UsageRecord.objects.get(job=job)
     assert record.refunded_at is not None and record.refund_reason == "stuck"
     assert services.usage_summary(user).used.analyses == 0
+
+
+@pytest.mark.django_db
+def test_the_web_form_shows_the_quota_refusal(client, user, make_plan, media_root, clip):
+    services.change_plan(user, make_plan("None", monthly_analyses=0))
+    client.force_login(user)
+    with clip.open("rb") as fh:
+        response = client.post(reverse("upload"), {"file": fh})
+    assert response.status_code == 400
+    assert "0 of your 0 analyses this month" in response.content.decode()
+    assert not AnalysisJob.objects.exists()
