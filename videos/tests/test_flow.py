@@ -20,7 +20,7 @@ def _poll_until_finished(fetch, timeout_s: float = 240) -> dict:
         body = fetch()
         if body["status"] in {"succeeded", "failed", "canceled"}:
             return body
-        time.sleep(1)
+        time.sleep(2)  # the API's Retry-After; every second would brush the plan's 60 requests/min
     raise AssertionError(f"job not finished after {timeout_s}s: {body}")
 
 
