@@ -31,6 +31,7 @@ class Plan(models.Model):
                 fields=["is_default"],
                 condition=models.Q(is_default=True),
                 name="one_default_plan",
+                violation_error_message="Another plan is the default; unmark it first.",
             )
         ]
 

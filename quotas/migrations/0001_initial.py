@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ('monthly_analyses', 'name'),
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='one_default_plan')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='one_default_plan', violation_error_message='Another plan is the default; unmark it first.')],
             },
         ),
         migrations.CreateModel(

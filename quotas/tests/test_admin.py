@@ -182,3 +182,20 @@ def test_jobs_admin_search_filters_retry_and_cancel(admin_client, user, make_use
     assert AnalysisJob.objects.get(pk=done.pk).status == JobStatus.SUCCEEDED
     page = admin_client.get(reverse("admin:videos_analysisjob_change", args=[done.pk]))
     assert page.status_code == 200
+
+
+@pytest.mark.django_db
+def test_only_one_plan_can_be_the_default(admin_client):
+    data = {
+        "name": "Second default",
+        "monthly_analyses": 1,
+        "monthly_video_seconds": 60,
+        "max_file_bytes": 1000,
+        "max_duration_s": 60,
+        "requests_per_minute": 10,
+        "is_default": "on",
+    }
+    response = admin_client.post(reverse("admin:quotas_plan_add"), data)
+    assert response.status_code == 200  # the form again, with the error
+    assert "Another plan is the default" in response.content.decode()
+    assert services.default_plan().name == "Free"
