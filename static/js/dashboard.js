@@ -11,8 +11,8 @@
     window.VS.pollJob(row.getAttribute("data-live"), function (job) {
       status.className = "status status-" + job.status;
       status.textContent = STATUS_TEXT[job.status] || job.status;
-      progress.value = job.progress;
-      pct.textContent = job.progress + "%";
+      if (progress) progress.value = job.progress;
+      if (pct) pct.textContent = job.progress + "%";
       var dominant = job.summary && job.summary.dominant_emotion;
       if (dominant) {
         var badge = document.createElement("span");

@@ -80,10 +80,12 @@
     var u = data.utterances;
     var emotionColor = function (e) { return cssColor("--emotion-" + e); };
     var sentimentColor = function (s) { return cssColor("--sentiment-" + s); };
+    // Whole-second ticks at a readable step, so short clips don't repeat "0:01" labels.
+    var step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find(function (s) { return data.duration / s <= 10; }) || 900;
     var timeAxis = {
-      type: "linear", min: 0, max: Math.max(data.duration, 1),
+      type: "linear", min: 0, max: Math.max(step, Math.ceil(data.duration / step) * step),
       title: { display: true, text: "Time in the video" },
-      ticks: { callback: function (v) { return clock(v); } },
+      ticks: { stepSize: step, callback: function (v) { return clock(v); } },
     };
     function clickToSeek(event, elements) {
       if (elements.length) seek(u[elements[0].index].start);

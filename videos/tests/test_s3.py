@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
@@ -113,3 +115,41 @@ def test_analysis_from_unknown_upload_id(api, s3_storage):
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "unknown_upload"
+
+
+@pytest.mark.django_db
+def test_player_is_sent_to_a_short_lived_presigned_url(client, user, other_user, s3_storage):
+    """On S3 the web app does not proxy the video: the owner's player gets a presigned URL, and
+    S3 answers its Range requests."""
+    from django.core.files.base import ContentFile
+
+    data = bytes(range(256)) * 8
+    video = Video(
+        owner=user,
+        original_name="clip.mp4",
+        size=len(data),
+        sha256="0" * 64,
+        duration=1.0,
+        width=16,
+        height=16,
+        has_audio=False,
+    )
+    video.file.save("source", ContentFile(data), save=False)
+    video.save()
+    job = AnalysisJob.objects.create(video=video, owner=user, status="succeeded")
+    url = reverse("job-video", args=[job.pk])
+
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(s3_storage.endpoint_url)
+    query = parse_qs(urlparse(location).query)
+    if "X-Amz-Expires" in query:  # signature v4
+        assert query["X-Amz-Expires"] == ["300"]
+    else:  # v2: an absolute expiry time
+        assert 0 < int(query["Expires"][0]) - time.time() <= 300
+    ranged = requests.get(location, headers={"Range": "bytes=100-199"}, timeout=30)
+    assert ranged.status_code == 206 and ranged.content == data[100:200]
