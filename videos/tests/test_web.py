@@ -121,7 +121,8 @@ def test_nav_and_dashboard(owner_client, finished_job, other_user):
         assert f">{label}<" in page
     assert 'aria-current="page">Dashboard' in page
     assert page.count("<tr data-job=") == 2  # own jobs only
-    assert f'data-live="{reverse("api-analysis", args=[running.pk])}"' in page
+    assert f'<tr data-job="{running.pk}" data-live>' in page  # polled by dashboard.js
+    assert f'data-list-url="{reverse("api-analyses")}"' in page
     assert 'value="37"' in page and "0:12" in page  # progress and duration
     assert 'class="badge emotion-joy"' in page  # dominant emotion of the finished job
     limits = usage_summary(finished_job.owner).limits
