@@ -128,34 +128,47 @@
 
     var sentiment = $("sentiment-chart");
     if (sentiment && u.length) {
+      // Dataset 0: each utterance as a bar at its score across its own time span (start, end, gap);
+      // dataset 1: a dashed line through the utterances' midpoints, to see the trend.
+      var spans = [];
+      u.forEach(function (x) {
+        spans.push({ x: x.start, y: x.polarity }, { x: x.end, y: x.polarity }, { x: x.end, y: null });
+      });
+      var utteranceOf = function (item) { // a tooltip item (dataIndex) or a clicked element (index)
+        var i = item.dataIndex !== undefined ? item.dataIndex : item.index;
+        return item.datasetIndex === 0 ? u[Math.floor(i / 3)] : u[i];
+      };
       new Chart(sentiment, {
         type: "line",
         data: {
           datasets: [{
-            label: "Sentiment",
+            label: "Sentiment per utterance",
+            data: spans, spanGaps: false, borderWidth: 5, pointRadius: 0, pointHitRadius: 8,
+            segment: { borderColor: function (ctx) { return sentimentColor(u[Math.floor(ctx.p0DataIndex / 3)].sentiment); } },
+          }, {
+            label: "Trend",
             data: u.map(function (x) { return { x: (x.start + x.end) / 2, y: x.polarity }; }),
+            borderColor: "#adb5bd", borderDash: [4, 4], borderWidth: 1.5, tension: 0.25,
             pointBackgroundColor: u.map(function (x) { return sentimentColor(x.sentiment); }),
-            pointBorderColor: "#fff", pointRadius: 6, pointHoverRadius: 8, borderWidth: 2, tension: 0.25,
-            segment: { borderColor: function (ctx) {
-              var mean = (ctx.p0.parsed.y + ctx.p1.parsed.y) / 2;
-              return mean > 0.05 ? sentimentColor("positive") : mean < -0.05 ? sentimentColor("negative") : sentimentColor("neutral");
-            } },
+            pointBorderColor: "#fff", pointRadius: 5, pointHoverRadius: 7,
           }],
         },
         options: {
           responsive: true, maintainAspectRatio: false,
+          interaction: { mode: "nearest", intersect: false, axis: "x" },
           scales: {
             x: timeAxis,
             y: { min: -1, max: 1, ticks: { stepSize: 1, callback: function (v) { return v > 0 ? "positive" : v < 0 ? "negative" : "neutral"; } } },
           },
           plugins: {
             legend: { display: false },
-            tooltip: { callbacks: {
-              title: function (items) { var x = u[items[0].dataIndex]; return clock(x.start) + " – " + clock(x.end); },
-              label: function (item) { var x = u[item.dataIndex]; return x.sentiment + " (" + x.polarity.toFixed(2) + "): " + x.text.slice(0, 80); },
+            tooltip: { filter: function (item) { return item.datasetIndex === 1; }, callbacks: {
+              title: function (items) { var x = utteranceOf(items[0]); return clock(x.start) + " – " + clock(x.end); },
+              label: function (item) { var x = utteranceOf(item); return x.sentiment + " (" + x.polarity.toFixed(2) + "): " + x.text.slice(0, 80); },
             } },
           },
-          onClick: clickToSeek, onHover: hoverPointer,
+          onClick: function (event, elements) { if (elements.length) seek(utteranceOf(elements[0]).start); },
+          onHover: hoverPointer,
         },
       });
     }

@@ -203,3 +203,10 @@ def test_signup_upload_progress_results_and_seek(
     assert "talking.mp4" in row.text and "Succeeded" in row.text and "100%" in row.text
     assert row.find_elements(By.CSS_SELECTOR, ".badge[class*='emotion-']")
     _screenshot(browser, "dashboard.png")
+
+    # No script failed on the way, and the only failed request was the expected one: the page
+    # asked for a direct-to-S3 slot, got 409 (local storage here) and fell back to multipart.
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert [e for e in errors if e["source"] != "network"] == [], errors
+    network = [e["message"] for e in errors if e["source"] == "network"]
+    assert len(network) == 1 and "/api/v1/uploads" in network[0] and "409" in network[0], errors
