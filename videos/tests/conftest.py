@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import boto3
 import pytest
+from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -48,3 +51,42 @@ def media_dir(tmp_path_factory) -> Path:
 def talking_clip(media_dir) -> Path:
     """A real clip: moving test pattern + espeak-ng speech of two sentences."""
     return testmedia.make_talking_clip(media_dir / "talking.mp4", SENTENCES)
+
+
+# --- S3: a real S3-compatible server on loopback (moto's server mode) ---
+BUCKET = "videos-test"
+CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_endpoint):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": s3_endpoint, **CREDENTIALS},
+        },
+    }
+    assert default_storage.bucket_name == BUCKET
+    return default_storage

@@ -210,3 +210,31 @@ def test_signup_upload_progress_results_and_seek(
     assert [e for e in errors if e["source"] != "network"] == [], errors
     network = [e["message"] for e in errors if e["source"] == "network"]
     assert len(network) == 1 and "/api/v1/uploads" in network[0] and "409" in network[0], errors
+
+
+def test_upload_goes_straight_to_s3_when_configured(
+    live_server, user, s3_storage, browser, client, talking_clip, inference_queue
+):
+    """With S3 storage the page uploads the file to the presigned POST target (not through us),
+    then submits the upload id. S3 is moto's server here; no worker needed."""
+    from allauth.account.models import EmailAddress
+    from selenium.webdriver.common.by import By
+
+    from videos.models import AnalysisJob, DirectUpload
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    client.force_login(user)  # the session cookie stands in for the login form tested above
+    browser.get(live_server.url + reverse("account_login"))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": cookie})
+
+    browser.get(live_server.url + reverse("upload"))
+    browser.find_element(By.ID, "id_file").send_keys(str(talking_clip))
+    browser.find_element(By.ID, "upload-submit").click()
+    _wait(lambda: "/analyses/" in browser.current_url, 60, "the job page")
+    job = AnalysisJob.objects.get(owner=user)
+    assert browser.current_url.endswith(reverse("job-detail", args=[job.pk]))
+    upload = DirectUpload.objects.get(owner=user)
+    assert upload.consumed_at is not None and job.video.file.name == upload.key
+    assert s3_storage.size(upload.key) == talking_clip.stat().st_size
+    assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]

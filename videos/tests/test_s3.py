@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from urllib.parse import parse_qs, urlparse
 
-import boto3
 import pytest
 import requests
-from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, DirectUpload, Video
-
-BUCKET = "videos-test"
-CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region_name": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture
-def s3_storage(settings, s3_endpoint):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": s3_endpoint, **CREDENTIALS},
-        },
-    }
-    assert default_storage.bucket_name == BUCKET
-    return default_storage
 
 
 def _direct_upload(api, path) -> str:
