@@ -33,8 +33,14 @@ class PreprocessConfig:
     hop_length: int = 512  # 32 ms hop -> 300 steps cover 9.6 s
     n_mels: int = 64
     mel_steps: int = 300  # padded/cropped time steps per utterance
-    num_frames: int = 16  # frames sampled evenly across an utterance
-    frame_size: int = 112  # R3D-18's Kinetics input size (112x112)
+    # Frames sampled evenly across an utterance, each frame_size x frame_size (R3D-18's Kinetics
+    # input size). R3D-18 costs ~linearly in frames x pixels; measured on the 2-core CPU target
+    # (`python -m mlcore.bench --r3d`): ~0.3 s a clip at 8x112, ~0.7 s at 16x112, ~6.8 s at
+    # 30x224. At ~13 utterances a minute, 16 frames alone take RTF ~0.15 beside Whisper's ~0.05;
+    # 8 frames keep the whole analysis under RTF 0.15. Faces change slowly: 8 frames over a
+    # ~3 s utterance still sample every ~0.4 s.
+    num_frames: int = 8
+    frame_size: int = 112
     # Kinetics-400 normalisation used by torchvision's video models (RGB order).
     video_mean: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
     video_std: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)

@@ -17,6 +17,7 @@ from mlcore.media import (
     MediaError,
     MediaLimits,
     clip_tensors,
+    decode_fps,
     decode_window_frames,
     frames_to_tensor,
     load_audio,
@@ -151,6 +152,20 @@ def test_log_mel_shape_range_and_padding():
     assert np.all(long[:, -1] > MEL_FLOOR_DB)
 
 
+def test_log_mel_matches_librosa():
+    import librosa
+
+    audio = np.random.default_rng(1).standard_normal(16_000 * 2).astype(np.float32)
+    reference = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=audio, sr=16_000, n_fft=1024, hop_length=512, n_mels=64),
+        ref=np.max,
+        top_db=80.0,
+    )
+    ours = log_mel(audio, 0.0, 2.0, PRE)
+    width = reference.shape[1]
+    np.testing.assert_allclose(ours[:, :width], reference, atol=1e-3)
+
+
 def test_log_mel_of_silence_or_nothing_is_the_floor():
     silence = np.zeros(16_000 * 3, dtype=np.float32)
     assert np.all(log_mel(silence, 0.0, 3.0, PRE) == MEL_FLOOR_DB)
@@ -171,9 +186,12 @@ def test_frames_come_from_the_right_times(tmp_path):
     assert frames.shape == (2, 4, 32, 32, 3)
     assert frames.dtype == np.uint8
     read = frames[..., 0].astype(float).mean(axis=(2, 3)) / 2  # brightness 2n -> frame n
+    rate = decode_fps(info, 4)
+    assert rate == 8.0  # 4 frames a window need no more than 8 fps
     for row, (start, end) in zip(read, windows, strict=True):
-        expected = np.floor(sample_times(start, end, 4) * 25)
-        assert np.abs(row - expected).max() <= 1.5
+        seconds = row / 25  # when the frame read back was shown
+        assert np.abs(seconds - sample_times(start, end, 4)).max() <= 1 / rate
+        assert np.all(np.diff(row) > 0)
 
 
 def test_sample_frames_shape_and_normalisation(talking_clip):
