@@ -187,6 +187,36 @@ def _brief(metrics: dict) -> dict:
     return brief
 
 
+def _on(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device)
+
+
+def _frozen_prefix(
+    model: MultimodalSentimentModel,
+    train_set: MeldDataset,
+    lengths: Sequence[int],
+    collate: MeldCollator,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    progress: bool,
+) -> FrozenPrefix | None:
+    """The frozen layers' output for every training example, when there are frozen layers and
+    the config asks for the cache."""
+    prefix = FrozenPrefix(model)
+    if not config.train.cache_frozen or prefix.frozen == 0:
+        return None
+    # Text only: the cache needs no clip decoding (same examples, same indices).
+    text_view = MeldDataset(train_set.utterances, config.model.preprocess)
+    batches = BucketBatchSampler(lengths, config.train.eval_batch_size, shuffle=False)
+    prefix.build(
+        DataLoader(text_view, batch_sampler=batches, collate_fn=collate),
+        device,
+        progress=progress,
+    )
+    return prefix
+
+
 def train(
     config: TrainConfig,
     *,
@@ -231,29 +261,12 @@ def train(
     )
 
     model = MultimodalSentimentModel(config.model).to(device)
-    prefix = FrozenPrefix(model) if opt.cache_frozen else None
-    if prefix is not None and prefix.frozen > 0:
-        # Text only: the cache needs no clip decoding (same examples, same indices).
-        text_view = MeldDataset(train_set.utterances, config.model.preprocess)
-        prefix.build(
-            DataLoader(
-                text_view,
-                batch_sampler=BucketBatchSampler(
-                    sampler.lengths, opt.eval_batch_size, shuffle=False
-                ),
-                collate_fn=collate,
-                num_workers=workers,
-            ),
-            device,
-            progress=progress,
-        )
-    else:
-        prefix = None
+    prefix = _frozen_prefix(
+        model, train_set, sampler.lengths, collate, config, device=device, progress=progress
+    )
     losses = {
         task: nn.CrossEntropyLoss(
-            weight=None
-            if (w := class_weights(train_set.label_counts(task), opt.class_weights)) is None
-            else w.to(device),
+            weight=_on(class_weights(train_set.label_counts(task), opt.class_weights), device),
             label_smoothing=opt.label_smoothing,
         )
         for task in TASKS

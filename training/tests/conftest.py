@@ -60,8 +60,8 @@ def meld_mini(tmp_path_factory, meld_train_csv) -> dict:
     clip folders of `dia{D}_utt{U}.mp4` speaking those utterances. Train also lists one clip
     that is missing and one that is not media, as real MELD does."""
     root = tmp_path_factory.mktemp("meld_mini")
-    dialogues = _short_dialogues(meld_train_csv, 7, 8)
-    splits = {"train": [r for d in dialogues[:6] for r in d], "dev": dialogues[6]}
+    dialogues = _short_dialogues(meld_train_csv, 5, 8)
+    splits = {"train": [r for d in dialogues[:4] for r in d], "dev": dialogues[4]}
     clips = {}
     for split, rows in splits.items():
         folder = root / f"{split}_splits"
