@@ -343,9 +343,15 @@ def get_analyzer(
     checkpoint: str | None = None,
     whisper_model: str | None = None,
     allow_untrained: bool = False,
+    whisper_device: str = "cpu",
 ) -> Analyzer:
-    """One cached `Analyzer` per (checkpoint, whisper model) in this process."""
-    return Analyzer(checkpoint, whisper_model=whisper_model, allow_untrained=allow_untrained)
+    """One cached `Analyzer` per (checkpoint, whisper model, ...) in this process."""
+    return Analyzer(
+        checkpoint,
+        whisper_model=whisper_model,
+        allow_untrained=allow_untrained,
+        whisper_device=whisper_device,
+    )
 
 
 def analyze(
@@ -355,11 +361,13 @@ def analyze(
     whisper_model: str | Path | None = None,
     *,
     allow_untrained: bool = False,
+    whisper_device: str = "cpu",
 ) -> AnalysisResult:
     """Analyse one video with a cached `Analyzer` (loaded on the first call)."""
     analyzer = get_analyzer(
         str(checkpoint) if checkpoint else None,
         str(whisper_model) if whisper_model else None,
         allow_untrained,
+        whisper_device,
     )
     return analyzer.analyze(video_path, progress=progress)

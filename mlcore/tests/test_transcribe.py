@@ -19,6 +19,7 @@ from mlcore.transcribe import (
     resolve_model,
     segments_to_utterances,
     transcribe,
+    whisper_device,
 )
 
 
@@ -145,3 +146,10 @@ def test_bounds_are_checked():
 def test_clamp_to_duration_keeps_times_inside_the_video():
     assert clamp_to_duration(seg(-0.2, 10.3), 10.0) == seg(0.0, 10.0)
     assert clamp_to_duration(seg(11.0, 12.0), 10.0).duration == 0.0
+
+
+def test_whisper_device_is_cpu_unless_asked():
+    assert whisper_device() == "cpu"
+    assert whisper_device("auto") in {"cpu", "cuda"}
+    with pytest.raises(WhisperModelError, match="unknown Whisper device"):
+        whisper_device("tpu")

@@ -60,6 +60,12 @@ class Command(BaseCommand):
             help="Whisper model directory or cached name (default: WHISPER_MODEL)",
         )
         parser.add_argument(
+            "--whisper-device",
+            choices=["cpu", "cuda", "auto"],
+            default="",
+            help="where Whisper runs (default: WHISPER_DEVICE, else cpu)",
+        )
+        parser.add_argument(
             "--allow-untrained",
             action="store_true",
             help="accept an untrained checkpoint (tests and benchmarks: predictions are random)",
@@ -68,8 +74,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         checkpoint = options["checkpoint"] or settings.MODEL_CHECKPOINT or None
         whisper_model = options["whisper_model"] or settings.WHISPER_MODEL or None
+        whisper_device = options["whisper_device"] or getattr(settings, "WHISPER_DEVICE", "cpu")
         try:
-            analyzer = get_analyzer(checkpoint, whisper_model, options["allow_untrained"])
+            analyzer = get_analyzer(
+                checkpoint, whisper_model, options["allow_untrained"], whisper_device or "cpu"
+            )
             # The bar goes to stderr (only a terminal) so --json output stays parseable.
             stream = _RawStream(self.stderr)
             with tqdm(total=100, unit="%", file=stream, leave=False, disable=None) as bar:
