@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-# Never reach for the network: huggingface_hub reads this when first imported.
+# Never reach for the network (huggingface_hub reads this when first imported; the loaders below
+# also pass local_files_only, which holds even if it was imported earlier).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PACKAGED_MODEL_NAME = "tiny.en"
 # Utterance length bounds for `segments_to_utterances`: below MIN a fragment ("Okay.") carries
 # too little text, audio and motion to classify alone; above MAX the log-mel (9.6 s) is cropped
-# and 16 frames are spread thinly, so long speech is split.
+# and the video frames are spread thinly, so long speech is split.
 MIN_UTTERANCE_S = 1.0
 MAX_UTTERANCE_S = 9.6
 
@@ -101,8 +102,8 @@ def default_cpu_threads() -> int:
 
 
 def whisper_device(device: str = "cpu") -> str:
-    """ "cpu", "cuda" or "auto". CPU is the default: PyPI ctranslate2 wheels need CUDA 12
-    libraries, which a CUDA 13 torch install does not bring, so CUDA is opt-in."""
+    """The device for `device` = cpu, cuda or auto. CPU is the default: PyPI ctranslate2 wheels
+    need CUDA 12 libraries, which a CUDA 13 torch install does not bring, so CUDA is opt-in."""
     if device == "auto":
         import ctranslate2
 
@@ -121,7 +122,7 @@ def load_whisper(
 ):
     """The faster-whisper model for `spec`, loaded once per process and then reused.
 
-    CPU runs int8 (fastest on CPU, same words as float32 on tiny.en); CUDA runs float16.
+    CPU runs int8 (the fastest CPU compute type); CUDA runs float16.
     """
     device = whisper_device(device)
     compute_type = compute_type or ("int8" if device == "cpu" else "float16")
@@ -159,8 +160,8 @@ def transcribe(
     """Timed segments of speech in 16 kHz mono float32 `audio`. Silence gives [].
 
     Silero VAD (shipped with faster-whisper) skips non-speech first: faster, and no invented
-    text over music or silence. Greedy decoding (beam 1) is ~30% faster than beam 5 on CPU with
-    the same words on clear speech; word timestamps let long segments be split at word
+    text over music or silence. Greedy decoding (beam 1) took ~30% less time than beam 5 on the
+    60 s benchmark clip; word timestamps let long segments be split at word
     boundaries. Each segment is decoded without the previous text as prompt, which stops
     Whisper's repetition loops. `progress(fraction)` follows the decoded position in the audio.
     """
