@@ -94,10 +94,14 @@ class ChildMemory(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
             for pid in self._children():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
-                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+                    fields = dict(
+                        line.split(":", 1)
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    )
+                    # Until its exec a child still shows this process's memory: skip it then.
+                    if fields["Name"].strip() in {"ffmpeg", "ffprobe"}:
+                        self.peak_kib = max(self.peak_kib, int(fields["VmHWM"].split()[0]))
 
     def stop(self) -> float:
         self.stopped.set()
