@@ -34,11 +34,12 @@ class PreprocessConfig:
     n_mels: int = 64
     mel_steps: int = 300  # padded/cropped time steps per utterance
     # Frames sampled evenly across an utterance, each frame_size x frame_size (R3D-18's Kinetics
-    # input size). R3D-18 costs ~linearly in frames x pixels; measured on the 2-core CPU target
-    # (`python -m mlcore.bench --r3d`): ~0.3 s a clip at 8x112, ~0.7 s at 16x112, ~6.8 s at
-    # 30x224. At ~13 utterances a minute, 16 frames alone take RTF ~0.15 beside Whisper's ~0.05;
-    # 8 frames keep the whole analysis under RTF 0.15. Faces change slowly: 8 frames over a
-    # ~3 s utterance still sample every ~0.4 s.
+    # input size). R3D-18's cost grows with frames x pixels; measured on the idle 2-core CPU
+    # target (`python -m mlcore.bench --r3d`, batch 4): 0.22 s a clip at 8x112, 0.48 s at
+    # 16x112, 3.9 s at 30x224 (the seed's setting). End to end on the 60 s benchmark clip
+    # (13 utterances, `python -m mlcore.bench`): RTF 0.17 at 16 frames misses the 0.15 goal,
+    # RTF 0.105 at 8 frames meets it. Faces change slowly: 8 frames over a ~3 s utterance
+    # still sample every ~0.4 s.
     num_frames: int = 8
     frame_size: int = 112
     # Kinetics-400 normalisation used by torchvision's video models (RGB order).
