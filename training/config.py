@@ -18,7 +18,8 @@ class DataConfig:
     meld_dir: str = ""  # empty -> $MELD_DIR or ../shared/meld beside the repo root
     train_csv: str = "train_sent_emo.csv"  # relative to meld_dir unless absolute
     dev_csv: str = "dev_sent_emo.csv"
-    train_clips: str = ""  # folders of dia{D}_utt{U}.mp4; needed for audio/video
+    # Folders of dia{D}_utt{U}.mp4 (relative to meld_dir unless absolute); for audio/video.
+    train_clips: str = ""
     dev_clips: str = ""
     max_train_examples: int | None = None  # seeded subsample, for quick trials
     max_dev_examples: int | None = None

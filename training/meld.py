@@ -133,12 +133,9 @@ def _read_csv_text(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        # Old MELD copies are cp1252; its five undefined bytes fall back to latin-1 (C1 controls),
-        # which clean_text maps like the rest.
-        return "".join(
-            bytes([b]).decode("cp1252", errors="ignore") or chr(b) if b >= 0x80 else chr(b)
-            for b in data
-        )
+        # Old MELD copies are cp1252: latin-1 keeps every byte as one character, and clean_text
+        # maps the cp1252 ones (\x92 -> ') like the rest of the debris.
+        return data.decode("latin-1")
 
 
 def _label(value: str, labels: Sequence[str], what: str, path: Path, line: int) -> int:

@@ -145,7 +145,7 @@ def build_datasets(config: TrainConfig) -> tuple[MeldDataset, MeldDataset]:
             MeldDataset(
                 utterances,
                 config.model.preprocess,
-                clips_dir=clips or None,
+                clips_dir=_resolve(directory, clips) if clips else None,
                 modalities=config.model.modalities,
                 max_clip_s=data.max_clip_s,
             )
