@@ -298,7 +298,11 @@ def train(
     elif log_path.exists():
         log_path.unlink()  # a fresh run starts a fresh log
 
-    history = [json.loads(line) for line in log_path.read_text().splitlines()] if resume else []
+    history = (
+        [json.loads(line) for line in log_path.read_text().splitlines()]
+        if resume is not None and log_path.exists()
+        else []
+    )
     best_metrics = None
     last_epoch = opt.epochs if stop_after is None else min(opt.epochs, start_epoch + stop_after)
     for epoch in range(start_epoch, last_epoch):
