@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 
 KEY_PREFIX = "vs"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def _hash(secret: str) -> str:
@@ -26,7 +28,8 @@ def create_api_key(user: User, name: str) -> tuple[ApiKey, str]:
 
 
 def verify_api_key(plain: str) -> ApiKey | None:
-    """The active key matching `plain`, with its last-used time recorded; None otherwise."""
+    """The active key matching `plain`, with its last-used time recorded (to the minute);
+    None otherwise."""
     parts = plain.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         return None
@@ -36,8 +39,10 @@ def verify_api_key(plain: str) -> ApiKey | None:
     if not key.user.is_active:
         return None
     now = timezone.now()
-    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    key.last_used_at = now
+    # A minute's precision is enough, and spares a database write on every poll.
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
     return key
 
 

@@ -112,7 +112,7 @@ def _start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "120",
-        "--access-logfile", "-", "--backlog", "2048",
+        "--access-logfile", "-", "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
