@@ -27,6 +27,6 @@ CMD ["sh", "-c", "exec celery -A config worker -Q ${WORKER_QUEUES} --concurrency
 
 # GPU worker: the CUDA runtime comes with the torch wheel (CUDA 13 build); the host needs the
 # NVIDIA driver and the container toolkit (`docker run --gpus all`). Whisper stays on CPU int8
-# (PyPI ctranslate2 wants CUDA 12) while the sentiment model runs on the GPU.
+# (WHISPER_DEVICE=cpu: PyPI ctranslate2 wants CUDA 12) while the sentiment model runs on the GPU.
 FROM worker AS worker-gpu
 ENV WORKER_QUEUES=inference NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility

@@ -52,6 +52,16 @@ STAGE_SHARE: dict[str, float] = {
     "inference": 0.5,
     "done": 0.0,
 }
+_SHARE_BEFORE = {s: sum(STAGE_SHARE[p] for p in STAGES[: STAGES.index(s)]) for s in STAGES}
+
+
+def overall_progress(stage: str, fraction: float) -> float:
+    """Fraction (0-1) of the whole run done at `fraction` of `stage`; 0 for an unknown stage."""
+    if stage not in STAGE_SHARE:
+        return 0.0
+    return _SHARE_BEFORE[stage] + STAGE_SHARE[stage] * min(max(fraction, 0.0), 1.0)
+
+
 NO_SPEECH_MESSAGE = "No speech detected: there is nothing to classify."
 NO_AUDIO_WARNING = (
     "The video has no audio track: nothing could be transcribed, and the audio branch was not used."

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from mlcore.inference import AnalysisResult, Analyzer
+from mlcore.inference import AnalysisResult, Analyzer, overall_progress
 from mlcore.media import MediaError
 from quotas import services as quotas
 from videos.models import AnalysisJob, JobStatus, Utterance
@@ -37,16 +37,6 @@ try:
 except ImportError:  # pragma: no cover - boto3 is a base requirement
     pass
 
-# Overall progress (0-100) at which each engine stage starts and ends.
-STAGE_SPAN: dict[str, tuple[int, int]] = {
-    "probe": (0, 3),
-    "audio": (3, 8),
-    "transcribe": (8, 50),
-    "features": (50, 75),
-    "inference": (75, 98),
-    "done": (98, 100),
-}
-
 
 class JobCanceled(Exception):
     """The job was canceled or deleted while it ran."""
@@ -58,6 +48,7 @@ def get_analyzer() -> Analyzer:
     return Analyzer(
         checkpoint=settings.MODEL_CHECKPOINT or None,
         whisper_model=settings.WHISPER_MODEL or None,
+        whisper_device=settings.WHISPER_DEVICE,
         allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
     )
 
@@ -138,8 +129,8 @@ class ProgressReporter:
         now = time.monotonic()
         if stage == self._last_stage and now - self._last_write < self.interval_s:
             return
-        low, high = STAGE_SPAN.get(stage, (0, 0))
-        progress = int(low + (high - low) * min(max(fraction, 0.0), 1.0))
+        # 100 only once the results are saved.
+        progress = min(int(100 * overall_progress(stage, fraction)), 99)
         running = AnalysisJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
         if not running.update(stage=stage, progress=progress, heartbeat_at=timezone.now()):
             raise JobCanceled(self.job_id)

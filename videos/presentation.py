@@ -8,7 +8,7 @@ from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas.services import UsageSummary
 from videos.models import AnalysisJob, Utterance
 
-# Engine stages (videos.jobs.STAGE_SPAN) and job states, in plain words for people.
+# Engine stages (mlcore.inference.STAGES) and job states, in plain words for people.
 STAGE_LABELS: dict[str, str] = {
     "queued": "Waiting for a worker",
     "starting": "Starting",

@@ -205,6 +205,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Analysis engine (mlcore) ---
 WHISPER_MODEL = env.str("WHISPER_MODEL", default="")  # empty -> packaged tiny.en
+# cpu, cuda or auto. CPU by default: PyPI's CTranslate2 needs CUDA 12 libraries (mlcore.transcribe).
+WHISPER_DEVICE = env.str("WHISPER_DEVICE", default="cpu")
 MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped default model
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # set: /metrics wants "Bearer <token>"

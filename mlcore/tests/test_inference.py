@@ -17,6 +17,7 @@ from mlcore.inference import (
     Analyzer,
     UntrainedModelError,
     UtteranceResult,
+    overall_progress,
     resolve_checkpoint,
     summarize,
 )
@@ -107,6 +108,14 @@ def test_progress_reports_every_stage_in_order(talking_run):
         fractions = [f for s, f in talking_run.progress if s == stage]
         assert fractions == sorted(fractions)
         assert fractions[-1] == 1.0
+
+
+def test_overall_progress_rises_from_zero_to_one_across_the_real_callbacks(talking_run):
+    overall = [overall_progress(stage, fraction) for stage, fraction in talking_run.progress]
+    assert overall == sorted(overall)
+    assert overall[0] == 0.0 and overall[-1] == pytest.approx(1.0)
+    assert overall_progress("no-such-stage", 0.5) == 0.0
+    assert overall_progress("transcribe", 7.0) == overall_progress("transcribe", 1.0)
 
 
 def test_result_metadata_and_json(talking_run):

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from videos.jobs import run_analysis
+from videos.jobs import get_analyzer, run_analysis
 from videos.models import AnalysisJob, JobStatus, Video
 from videos.reaper import reap_stuck_jobs
 
@@ -50,6 +50,20 @@ def test_redelivery_of_the_owning_message_takes_over(postgres, user, media_root)
     job.refresh_from_db()
     assert job.attempts == 2
     assert job.status == JobStatus.FAILED and job.error_code == "not_media"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_misconfigured_worker_fails_the_job_with_the_reason(postgres, user, media_root, settings):
+    settings.WHISPER_DEVICE = "tpu"  # the setting reaches the model loader
+    get_analyzer.cache_clear()
+    try:
+        job = _job(user)
+        run_analysis(str(job.pk), task_id="t")
+    finally:
+        get_analyzer.cache_clear()
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "internal_error")
+    assert "unknown Whisper device 'tpu'" in job.error_message
 
 
 @pytest.mark.django_db(transaction=True)

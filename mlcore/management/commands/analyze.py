@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from mlcore.checkpoint import CheckpointError
-from mlcore.inference import STAGE_SHARE, STAGES, AnalysisResult, get_analyzer
+from mlcore.inference import AnalysisResult, get_analyzer, overall_progress
 from mlcore.media import MediaError
 from mlcore.transcribe import WhisperModelError
 
@@ -37,10 +37,9 @@ class StageBar:
 
     def __init__(self, bar: tqdm) -> None:
         self.bar = bar
-        self.before = {s: sum(STAGE_SHARE[p] for p in STAGES[: STAGES.index(s)]) for s in STAGES}
 
     def __call__(self, stage: str, fraction: float) -> None:
-        done = self.before[stage] + STAGE_SHARE[stage] * fraction
+        done = overall_progress(stage, fraction)
         self.bar.set_description(stage)
         self.bar.update(round(100 * done, 1) - self.bar.n)
 
