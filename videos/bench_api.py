@@ -37,13 +37,13 @@ def _free_port() -> int:
 
 def _seed(clients: int, finished: bool, utterances: int) -> list[tuple[str, str]]:
     """(job id, plain API key) per client, on a plan whose rate limit the load stays under."""
-    from django.core.files.base import ContentFile
 
     from accounts.api_keys import create_api_key
     from accounts.models import User
     from mlcore.labels import EMOTIONS, SENTIMENTS
     from quotas.models import Plan, UserQuota
-    from videos.models import AnalysisJob, JobStatus, Utterance, Video
+    from videos.models import AnalysisJob, JobStatus, Utterance
+    from videos.testing import make_stored_video
 
     plan, _ = Plan.objects.update_or_create(
         name="bench",
@@ -61,18 +61,7 @@ def _seed(clients: int, finished: bool, utterances: int) -> list[tuple[str, str]
         user = User.objects.create_user(f"client{i}@bench.invalid", None)
         UserQuota.objects.update_or_create(user=user, defaults={"plan": plan})
         _, plain = create_api_key(user, "bench")
-        video = Video(
-            owner=user,
-            original_name="clip.mp4",
-            size=4,
-            sha256="0" * 64,
-            duration=60.0,
-            width=640,
-            height=360,
-            has_audio=True,
-        )
-        video.file.save("source", ContentFile(b"stub"), save=False)
-        video.save()
+        video = make_stored_video(user, duration=60.0, width=640, height=360)
         job = AnalysisJob.objects.create(
             video=video,
             owner=user,

@@ -5,29 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from videos.jobs import get_analyzer, run_analysis
-from videos.models import AnalysisJob, JobStatus, Video
+from videos.models import AnalysisJob, JobStatus
 from videos.reaper import reap_stuck_jobs
+from videos.testing import make_stored_video
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 def _job(owner, **fields) -> AnalysisJob:
-    video = Video(
-        owner=owner,
-        original_name="x.mp4",
-        size=9,
-        sha256="0" * 64,
-        duration=3.0,
-        width=320,
-        height=240,
-        has_audio=True,
-    )
-    video.file.save("source", ContentFile(b"not video"), save=False)  # fails at probe: cheap
-    video.save()
+    video = make_stored_video(owner)  # not media: a run fails at probe, cheaply
     return AnalysisJob.objects.create(video=video, owner=owner, **fields)
 
 

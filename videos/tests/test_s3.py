@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, DirectUpload, Video
+from videos.testing import make_stored_video
 
 
 def _direct_upload(api, path) -> str:
@@ -81,21 +82,8 @@ def test_analysis_from_unknown_upload_id(api, s3_storage):
 def test_player_is_sent_to_a_short_lived_presigned_url(client, user, other_user, s3_storage):
     """On S3 the web app does not proxy the video: the owner's player gets a presigned URL, and
     S3 answers its Range requests."""
-    from django.core.files.base import ContentFile
-
     data = bytes(range(256)) * 8
-    video = Video(
-        owner=user,
-        original_name="clip.mp4",
-        size=len(data),
-        sha256="0" * 64,
-        duration=1.0,
-        width=16,
-        height=16,
-        has_audio=False,
-    )
-    video.file.save("source", ContentFile(data), save=False)
-    video.save()
+    video = make_stored_video(user, data, duration=1.0, width=16, height=16, has_audio=False)
     job = AnalysisJob.objects.create(video=video, owner=user, status="succeeded")
     url = reverse("job-video", args=[job.pk])
 

@@ -16,8 +16,9 @@ from accounts.models import ApiKey
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas.services import usage_summary
 from videos.exports import CSV_COLUMNS
-from videos.models import AnalysisJob, JobStatus, Utterance, Video
+from videos.models import AnalysisJob, JobStatus, Utterance
 from videos.streaming import RangeNotSatisfiable, parse_range
+from videos.testing import make_stored_video
 
 pytestmark = pytest.mark.django_db
 
@@ -30,18 +31,7 @@ def _scores(labels: tuple[str, ...], top: str, p: float) -> dict[str, float]:
 
 
 def _make_job(owner, status: str = JobStatus.SUCCEEDED, **fields) -> AnalysisJob:
-    video = Video(
-        owner=owner,
-        original_name="team meeting.mp4",
-        size=len(VIDEO_BYTES),
-        sha256="0" * 64,
-        duration=12.5,
-        width=320,
-        height=240,
-        has_audio=True,
-    )
-    video.file.save("source", ContentFile(VIDEO_BYTES), save=False)
-    video.save()
+    video = make_stored_video(owner, VIDEO_BYTES, original_name="team meeting.mp4", duration=12.5)
     return AnalysisJob.objects.create(video=video, owner=owner, status=status, **fields)
 
 
