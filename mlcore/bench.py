@@ -62,14 +62,14 @@ def _build(workdir: Path, args: argparse.Namespace) -> tuple[Path, Path]:
         pause_s=1.2,
         duration=args.seconds,
     )
+    if args.checkpoint:  # it carries its own preprocessing
+        return clip, Path(args.checkpoint)
     pre = PreprocessConfig()
     pre = replace(
         pre,
         num_frames=args.num_frames or pre.num_frames,
         frame_size=args.frame_size or pre.frame_size,
     )
-    if args.checkpoint:
-        return clip, Path(args.checkpoint)
     torch.manual_seed(0)
     model = MultimodalSentimentModel(
         ModelConfig(modalities=("text", "audio", "video"), preprocess=pre)
