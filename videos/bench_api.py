@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,14 +24,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from worker.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_P99_MS = 50.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed(clients: int, finished: bool, utterances: int) -> list[tuple[str, str]]:
@@ -181,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     call_command("migrate", verbosity=0)
     pairs = _seed(args.clients, args.finished, args.utterances)
-    port = _free_port()
+    port = free_port()
     server = _start_gunicorn(port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -30,14 +30,6 @@ SENTENCES = (
 )
 
 
-def _start_worker() -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference",
-        "--pool", "prefork", "--concurrency", "1", "-n", "bench@%h", "--loglevel", "WARNING",
-    ]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ))
-
-
 def _wait_for_worker(app, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -66,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from quotas.services import grant_extra_analyses
     from videos.models import AnalysisJob
     from videos.services import submit_analysis
+    from worker.processes import inference_worker_command
 
     call_command("migrate", verbosity=0)
     app.control.purge()
@@ -74,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clip = testmedia.make_talking_clip(Path(tmp) / "short.mp4", SENTENCES, pause_s=0.8)
         clip_seconds = media.probe(clip).duration
-        worker = _start_worker()
+        worker = subprocess.Popen(inference_worker_command("bench"), cwd=ROOT)
         try:
             _wait_for_worker(app)
             started = time.monotonic()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import boto3
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from mlcore import testmedia
+from worker.processes import free_port
 
 SENTENCES = [
     "I can't believe you did that, this is wonderful news.",
@@ -62,9 +62,7 @@ CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region_name": 
 def s3_endpoint():
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

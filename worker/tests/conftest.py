@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from django.db import connection
 
 from conftest import require
+from worker.processes import free_port, inference_worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,11 +35,12 @@ def start_worker_process(settings) -> Iterator[Callable[..., subprocess.Popen]]:
             **env_overrides,
         }
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference",
-             "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h",
-             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [*inference_worker_command(name), "--without-gossip", "--without-mingle"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         started.append(worker)
         return worker
 
@@ -56,18 +56,12 @@ def start_worker_process(settings) -> Iterator[Callable[..., subprocess.Popen]]:
             worker.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RedisServer:
     """A private redis-server on its own port, to crash and restart without touching the
     shared one. Like the service here, it keeps nothing on disk: a restart loses every message."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.workdir = workdir
         self.process: subprocess.Popen | None = None

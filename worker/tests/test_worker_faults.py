@@ -43,7 +43,7 @@ def _submit(user: User, clip, count: int) -> list[str]:
     return ids
 
 
-def _wait_all(ids: list[str], timeout_s: float, during: Callable[[], None]) -> list[AnalysisJob]:
+def _wait_all(ids: list[str], timeout_s: float, during: Callable[[], object]) -> list[AnalysisJob]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         during()
@@ -133,9 +133,7 @@ def test_broker_crash_and_restart_loses_no_job(
     time.sleep(3)
     private_redis.start()  # empty, as a restarted Redis that keeps nothing on disk
 
-    def reap() -> None:  # what Celery beat does every minute in production
-        reap_stuck_jobs()
-
-    jobs = _wait_all(ids, timeout_s=600, during=reap)
+    # Reaping while waiting: what Celery beat does every minute in production.
+    jobs = _wait_all(ids, timeout_s=600, during=reap_stuck_jobs)
     assert worker.poll() is None, "the worker died with the broker"
     _assert_each_succeeded_once(ids, jobs)
