@@ -26,7 +26,7 @@ from mlcore.media import (
     MediaLimits,
     decode_window_frames,
     frames_to_tensor,
-    load_audio,
+    load_checked_audio,
     log_mel,
     probe,
 )
@@ -241,7 +241,11 @@ class Analyzer:
         with clock.stage("probe"):
             info = probe(video_path, self.limits)
         with clock.stage("audio"):
-            audio = load_audio(video_path, self.preprocess.sample_rate) if info.has_audio else None
+            audio = (
+                load_checked_audio(video_path, info, self.preprocess.sample_rate)
+                if info.has_audio
+                else None
+            )
         if audio is None:
             warnings.append(NO_AUDIO_WARNING)
         with clock.stage("transcribe") as report:

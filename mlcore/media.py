@@ -8,7 +8,9 @@ the same preprocessing. All numbers come from `PreprocessConfig`.
 from __future__ import annotations
 
 import functools
+import json
 import struct
+import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +65,18 @@ class DecodeFailedError(MediaError):
     code = "decode_failed"
 
 
+class UnsupportedContainerError(MediaError):
+    code = "unsupported_container"
+
+
+class DurationMismatchError(MediaError):
+    code = "duration_mismatch"
+
+
+class MediaTimeoutError(MediaError):
+    code = "media_timeout"
+
+
 MEDIA_ERROR_CODES: tuple[str, ...] = tuple(
     cls.code
     for cls in (
@@ -73,8 +87,75 @@ MEDIA_ERROR_CODES: tuple[str, ...] = tuple(
         ResolutionTooLargeError,
         TruncatedMediaError,
         DecodeFailedError,
+        UnsupportedContainerError,
+        DurationMismatchError,
+        MediaTimeoutError,
     )
 )
+
+
+# --- Safe FFmpeg invocation ---
+
+# The only demuxers FFmpeg may use: single-file containers that never open another file or URL.
+# Playlists (hls, dash), concat/ffconcat, image sequences, tee, subtitle and text "formats" would
+# let an upload make the server read its own files, so they are refused by name, before FFmpeg
+# follows anything. mov's external data references stay off (FFmpeg's enable_drefs default).
+ALLOWED_DEMUXERS: tuple[str, ...] = (
+    "mov",  # mp4, mov, m4v, 3gp
+    "matroska",  # mkv, webm
+    "avi",
+    "mpegts",
+    "flv",
+    "ogg",
+    "asf",  # wmv
+    "mpeg",  # MPEG program stream (.mpg, .vob)
+    "wav",  # audio-only: refused later with a clear "no video stream"
+    "mp3",
+)
+SUPPORTED_CONTAINERS = "MP4/MOV, MKV/WebM, AVI, MPEG-TS, FLV, Ogg, WMV or MPEG-PS"
+# Wall-clock bounds for FFmpeg children, so a pathological file can never hang a web request or
+# a worker: probing reads headers only; decoding gets a base plus the media's own length.
+PROBE_TIMEOUT_S = 30.0
+DECODE_TIMEOUT_BASE_S = 60.0
+
+
+def decode_timeout_s(media_seconds: float) -> float:
+    """Generous on 2 cores: decoding runs 20-100x faster than real time."""
+    return DECODE_TIMEOUT_BASE_S + max(media_seconds, 0.0)
+
+
+def _file_url(path: str | Path) -> str:
+    # `file:` stops FFmpeg from reading a name as another protocol ("concat:a|b", "http:...").
+    return f"file:{Path(path).resolve()}"
+
+
+def _input_options(container: str | None) -> dict[str, str]:
+    """Input options for every FFmpeg/ffprobe call: no protocol but the one local file, only the
+    allowed demuxers, and the probed demuxer forced when known (no second guess at decode)."""
+    options = {"protocol_whitelist": "file", "format_whitelist": ",".join(ALLOWED_DEMUXERS)}
+    if container:
+        options["f"] = container
+    return options
+
+
+def _safe_input(path: str | Path, container: str | None, **options: str):
+    return ffmpeg.input(_file_url(path), **_input_options(container), **options)
+
+
+def _run_ffmpeg(node, path: Path, timeout_s: float, what: str) -> bytes:
+    """Run an ffmpeg-python graph to stdout with a timeout; FFmpeg errors become MediaErrors."""
+    command = node.global_args("-nostdin", "-v", "error").compile()
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise MediaTimeoutError(
+            f"{path.name}: decoding the {what} took longer than {timeout_s:.0f} s"
+        ) from exc
+    if done.returncode != 0:
+        raise DecodeFailedError(
+            f"{path.name}: the {what} could not be decoded ({_tail(done.stderr, path)})"
+        )
+    return done.stdout
 
 
 # --- Probe ---
@@ -98,6 +179,7 @@ class MediaInfo:
     has_audio: bool
     video_codec: str
     audio_codec: str | None
+    container: str = ""  # the demuxer FFmpeg recognised (one of ALLOWED_DEMUXERS); forced later
 
 
 # ISO BMFF (MP4/MOV/M4A/3GP) top-level boxes; a file starting with one of these is an MP4 family
@@ -172,11 +254,38 @@ def _display_size(video: dict) -> tuple[int, int]:
     return (height, width) if rotation % 180 else (width, height)
 
 
-def _stderr_tail(error: ffmpeg.Error, path: Path) -> str:
+def _tail(stderr: bytes | None, path: Path) -> str:
     """FFmpeg's last message, without the server-side directory (messages reach users)."""
-    text = (error.stderr or b"").decode(errors="replace").strip()
+    text = (stderr or b"").decode(errors="replace").strip()
     last = text.splitlines()[-1] if text else "no details"
-    return last.replace(str(path), path.name)
+    return last.replace(_file_url(path), path.name).replace(str(path.resolve()), path.name)
+
+
+def _ffprobe(path: Path) -> dict:
+    """ffprobe's JSON for the file, read with the same restrictions as every decode."""
+    command = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams"]
+    for key, value in _input_options(None).items():
+        command += [f"-{key}", value]
+    try:
+        done = subprocess.run(
+            [*command, _file_url(path)], capture_output=True, timeout=PROBE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise MediaTimeoutError(
+            f"{path.name}: reading the file's structure took longer than {PROBE_TIMEOUT_S:.0f} s"
+        ) from exc
+    if done.returncode != 0:
+        if b"not on whitelist" in done.stderr:
+            raise UnsupportedContainerError(
+                f"{path.name} is not a video container we read (playlists, concat lists, images "
+                f"and text are refused); send {SUPPORTED_CONTAINERS}"
+            )
+        raise _ProbeFailed(_tail(done.stderr, path))
+    return json.loads(done.stdout or b"{}")
+
+
+class _ProbeFailed(Exception):
+    pass
 
 
 def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> MediaInfo:  # noqa: B008
@@ -197,9 +306,9 @@ def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> MediaInfo:  
             "(an upload or copy was cut short)"
         )
     try:
-        probed = ffmpeg.probe(str(path), v="error")
-    except ffmpeg.Error as exc:
-        detail = _stderr_tail(exc, path)
+        probed = _ffprobe(path)
+    except _ProbeFailed as exc:
+        detail = str(exc)
         if truncated is False:  # a well-formed MP4 box layout that FFmpeg still cannot read
             raise TruncatedMediaError(
                 f"{path.name} is damaged and cannot be read ({detail})"
@@ -210,9 +319,11 @@ def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> MediaInfo:  
 
 def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
     fmt = probed.get("format", {})
-    format_name = str(fmt.get("format_name", ""))
-    if format_name.endswith("_pipe") or format_name.startswith(("image2", "tty")):
-        raise NotMediaError(f"{name} is a still image or text ({format_name}), not a video")
+    container = str(fmt.get("format_name", "")).split(",")[0]
+    if container not in ALLOWED_DEMUXERS:  # the whitelist already refused it; never trust one check
+        raise UnsupportedContainerError(
+            f"{name} is a {container or 'unknown'} file; send {SUPPORTED_CONTAINERS}"
+        )
     streams = probed.get("streams", [])
     video = _video_stream(streams)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -242,6 +353,7 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
         has_audio=audio is not None,
         video_codec=str(video.get("codec_name", "unknown")),
         audio_codec=str(audio.get("codec_name", "unknown")) if audio else None,
+        container=container,
     )
 
 
@@ -249,26 +361,50 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
 
 
 def load_audio(
-    path: str | Path, sample_rate: int = 16_000, *, max_seconds: float | None = None
+    path: str | Path,
+    sample_rate: int = 16_000,
+    *,
+    max_seconds: float | None = None,
+    container: str | None = None,
 ) -> np.ndarray:
     """The audio track as float32 mono at `sample_rate`, decoded once per video (only the first
-    `max_seconds` if given: a mis-cut clip need not be decoded whole).
+    `max_seconds` if given: a file can never decode to more than its bound, whatever it claims).
 
     FFmpeg resamples and downmixes; video is not decoded (`-vn`). 30 min at 16 kHz is ~115 MB.
+    `container` forces the demuxer `probe` found.
     """
+    path = Path(path)
     options = {"t": f"{max_seconds:.3f}"} if max_seconds else {}
-    try:
-        out, _ = (
-            ffmpeg.input(str(path), **options)
-            .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None)
-            .global_args("-nostdin", "-v", "error")
-            .run(capture_stdout=True, capture_stderr=True)
-        )
-    except ffmpeg.Error as exc:
-        raise DecodeFailedError(
-            f"{Path(path).name}: the audio could not be decoded ({_stderr_tail(exc, Path(path))})"
-        ) from exc
+    node = _safe_input(path, container, **options).output(
+        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None
+    )
+    out = _run_ffmpeg(node, path, decode_timeout_s(max_seconds or 1800.0), "audio")
     return np.frombuffer(out, dtype=np.float32).copy()
+
+
+# How much longer than its probed duration a file's audio may decode before it counts as a lie
+# (container durations are approximate; concatenated streams can hide minutes behind seconds).
+DURATION_SLACK_S = 2.0
+DURATION_SLACK_RATIO = 0.05
+
+
+def decode_bound_s(info: MediaInfo) -> float:
+    """The most audio decoded for a file probed as `info`: its duration plus slack."""
+    return info.duration + max(DURATION_SLACK_S, DURATION_SLACK_RATIO * info.duration)
+
+
+def load_checked_audio(path: str | Path, info: MediaInfo, sample_rate: int) -> np.ndarray:
+    """`load_audio` bounded by the probed (and charged) duration: memory never exceeds what the
+    upload check allowed, and audio running past the bound is refused as a lying duration."""
+    bound = decode_bound_s(info)
+    # One second past the bound is enough to tell "longer than declared" without decoding it all.
+    audio = load_audio(path, sample_rate, max_seconds=bound + 1.0, container=info.container)
+    if len(audio) > bound * sample_rate:
+        raise DurationMismatchError(
+            f"{Path(path).name} declares {info.duration:.1f} s but its audio runs longer "
+            f"(more than {bound:.1f} s); re-export the video as one file and upload it again"
+        )
+    return audio
 
 
 # log_mel's value for silence and padding: the dynamic range kept below the utterance's peak.
@@ -381,7 +517,7 @@ def decode_window_frames(
     flat_wanted = wanted.reshape(-1)[order]
 
     stream = (
-        ffmpeg.input(str(path), ss=f"{t0:.3f}", t=f"{span:.3f}")
+        _safe_input(path, info.container or None, ss=f"{t0:.3f}", t=f"{span:.3f}")
         .video.filter("fps", fps=fps)
         .filter("scale", size, size, force_original_aspect_ratio="increase", flags="area")
         .filter("crop", size, size)
@@ -391,6 +527,15 @@ def decode_window_frames(
     process = stream.run_async(pipe_stdout=True, pipe_stderr=True)
     drain = _StderrDrain(process.stderr)
     drain.start()
+    # A watchdog, since the pipe is read frame by frame: kill FFmpeg if it outlives its bound.
+    timed_out = threading.Event()
+
+    def _kill() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(decode_timeout_s(span), _kill)
+    watchdog.start()
     frame_bytes = size * size * 3
     flat_out = out.reshape(-1, size, size, 3)
     next_needed = 0
@@ -413,7 +558,12 @@ def decode_window_frames(
     finally:
         process.stdout.close()
         returncode = process.wait()
+        watchdog.cancel()
         drain.join(timeout=5)
+    if timed_out.is_set():
+        raise MediaTimeoutError(
+            f"{Path(path).name}: decoding the video took longer than {decode_timeout_s(span):.0f} s"
+        )
     if frame is None or (next_needed < len(flat_wanted) and returncode != 0):
         detail = drain.tail.decode(errors="replace").strip() or f"ffmpeg exit code {returncode}"
         raise DecodeFailedError(f"{Path(path).name}: the video could not be decoded ({detail})")
@@ -452,7 +602,7 @@ def clip_tensors(
     info = probe(path)
     mel = None
     if info.has_audio:
-        audio = load_audio(path, preprocess.sample_rate)
+        audio = load_checked_audio(path, info, preprocess.sample_rate)
         mel = torch.from_numpy(log_mel(audio, 0.0, info.duration, preprocess)).unsqueeze(0)
     frames = sample_frames(path, [(0.0, info.duration)], preprocess, info)[0]
     return mel, frames

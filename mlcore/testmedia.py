@@ -178,3 +178,44 @@ def make_zero_duration(path: str | Path, *, size: tuple[int, int] = (320, 240)) 
         ]
     )  # fmt: skip
     return path
+
+
+# --- Hostile inputs: files that point FFmpeg at other files, or lie about their length ---
+
+
+def make_secret_media(path: str | Path, *, seconds: float = 6.0) -> Path:
+    """An MPEG-TS clip with a tone, standing for a media file on the server's own disk."""
+    path = Path(path)
+    _run(
+        [
+            "ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=160x120:d={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:d={seconds}", "-c:v", "libx264",
+            "-preset", "ultrafast", "-c:a", "aac", "-f", "mpegts", str(path),
+        ]
+    )  # fmt: skip
+    return path
+
+
+def make_hls_playlist(path: str | Path, target: str | Path) -> Path:
+    """A text HLS playlist (named like a video) whose one segment is a `file://` URL."""
+    path = Path(path)
+    path.write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:12\n#EXTINF:12.0,\n"
+        f"file://{Path(target).resolve()}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def make_ffconcat_list(path: str | Path, target: str | Path) -> Path:
+    """An FFmpeg concat script (named like a video) that references another file."""
+    path = Path(path)
+    path.write_text(f"ffconcat version 1.0\nfile '{Path(target).resolve()}'\n")
+    return path
+
+
+def make_lying_duration(path: str | Path, segment: str | Path, *, copies: int = 5) -> Path:
+    """`copies` MPEG-TS clips joined byte for byte: ffprobe reports one clip's duration, the
+    decoder returns all of them."""
+    path = Path(path)
+    path.write_bytes(Path(segment).read_bytes() * copies)
+    return path

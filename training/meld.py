@@ -266,7 +266,12 @@ class MeldDataset(Dataset):
         """mlcore.media's clip pipeline (as `clip_tensors`), read only up to `clip.seconds`."""
         media: dict = {}
         if self.load_audio and clip.info.has_audio:
-            audio = load_audio(clip.path, self.preprocess.sample_rate)
+            audio = load_audio(
+                clip.path,
+                self.preprocess.sample_rate,
+                max_seconds=clip.seconds,
+                container=clip.info.container,
+            )
             mel = log_mel(audio, 0.0, clip.seconds, self.preprocess)
             media["mel"] = torch.from_numpy(mel).unsqueeze(0)
         if self.load_video:

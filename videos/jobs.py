@@ -19,6 +19,7 @@ from mlcore.inference import AnalysisResult, Analyzer, overall_progress
 from mlcore.media import MediaError
 from quotas import services as quotas
 from videos.models import AnalysisJob, JobStatus, Utterance
+from videos.services import media_limits
 from videos.storage import local_copy
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def get_analyzer() -> Analyzer:
         whisper_model=settings.WHISPER_MODEL or None,
         whisper_device=settings.WHISPER_DEVICE,
         allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
+        limits=media_limits(),  # the same MAX_VIDEO_* settings as the upload check
     )
 
 

@@ -14,13 +14,16 @@ from mlcore.media import (
     MEDIA_ERROR_CODES,
     MEL_FLOOR_DB,
     DecodeFailedError,
+    DurationMismatchError,
     MediaError,
     MediaLimits,
+    MediaTimeoutError,
     clip_tensors,
     decode_fps,
     decode_window_frames,
     frames_to_tensor,
     load_audio,
+    load_checked_audio,
     log_mel,
     probe,
     sample_frames,
@@ -123,6 +126,9 @@ def test_error_codes_are_distinct_and_complete():
         "resolution_too_large",
         "truncated",
         "decode_failed",
+        "unsupported_container",
+        "duration_mismatch",
+        "media_timeout",
     }
     assert MediaError("custom", code="x").code == "x"
 
@@ -228,3 +234,77 @@ def test_clip_tensors_for_a_short_clip(talking_clip, silent_clip):
     mel, frames = clip_tensors(silent_clip, PRE)
     assert mel is None
     assert frames.shape == (3, PRE.num_frames, PRE.frame_size, PRE.frame_size)
+
+
+# --- Files that point FFmpeg elsewhere, or lie about their length ---
+
+
+@pytest.fixture
+def secret(tmp_path) -> Path:
+    return testmedia.make_secret_media(tmp_path / "server-secret.ts")
+
+
+def test_an_hls_playlist_reading_a_server_file_is_refused(tmp_path, secret):
+    playlist = testmedia.make_hls_playlist(tmp_path / "holiday.mp4", secret)
+    assert _code(playlist) == "unsupported_container"
+
+
+def test_an_ffconcat_list_is_refused(tmp_path, secret):
+    assert _code(testmedia.make_ffconcat_list(tmp_path / "trip.mp4", secret)) == (
+        "unsupported_container"
+    )
+
+
+def test_a_still_image_is_refused(tmp_path):
+    image = tmp_path / "still.mp4"
+    testmedia._run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+         "-f", "image2pipe", "-c:v", "png", str(image)]
+    )  # fmt: skip
+    assert _code(image) == "unsupported_container"
+
+
+def test_a_file_named_like_another_protocol_is_read_as_a_file(tmp_path, talking_clip):
+    """FFmpeg reads "concat:a|b" as its concat protocol; we always pass file: URLs."""
+    odd = tmp_path / "concat:x.mp4"
+    odd.write_bytes(talking_clip.read_bytes())
+    assert probe(odd).container == "mov"
+    assert len(load_audio(odd)) > 16_000
+
+
+def test_the_probed_demuxer_is_forced_when_decoding(secret, tmp_path):
+    info = probe(secret)
+    assert info.container == "mpegts"
+    # The same bytes under a forced different demuxer do not decode: the choice is not re-made.
+    with pytest.raises(DecodeFailedError):
+        load_audio(secret, container="matroska")
+
+
+def test_a_lying_duration_is_refused_after_a_bounded_decode(tmp_path, secret):
+    joined = testmedia.make_lying_duration(tmp_path / "joined.mp4", secret, copies=5)
+    info = probe(joined)
+    assert info.duration < 7  # what the container claims, and what the quota is charged
+    assert len(load_audio(joined)) / 16_000 > 29  # what an unbounded decode returns
+    with pytest.raises(DurationMismatchError) as caught:
+        load_checked_audio(joined, info, 16_000)
+    assert "6.0 s" in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
+def test_an_honest_file_passes_the_bounded_decode(talking_clip):
+    info = probe(talking_clip)
+    audio = load_checked_audio(talking_clip, info, 16_000)
+    assert len(audio) / 16_000 == pytest.approx(info.duration, abs=0.2)
+
+
+def test_ffmpeg_runs_are_bounded_in_time(talking_clip, monkeypatch):
+    from mlcore import media
+
+    info = probe(talking_clip)
+    monkeypatch.setattr(media, "PROBE_TIMEOUT_S", 0.001)
+    with pytest.raises(MediaTimeoutError):
+        probe(talking_clip)
+    monkeypatch.setattr(media, "DECODE_TIMEOUT_BASE_S", -1e6)  # any decode is already too late
+    with pytest.raises(MediaTimeoutError):
+        load_audio(talking_clip, max_seconds=5)
+    with pytest.raises(MediaTimeoutError):
+        decode_window_frames(talking_clip, [(0.0, 1.0)], PRE, info)

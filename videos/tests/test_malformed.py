@@ -81,6 +81,11 @@ def build_corpus(base: Path, good: Path) -> dict[str, Path]:
     add("long_silence", base / "silence.mp4")
     _ffmpeg("-i", str(good), "-c", "copy", "-f", "matroska", str(base / "mkv_named.mp4"))
     add("mkv_with_mp4_extension", base / "mkv_named.mp4")
+    # Indirection: files that would make FFmpeg read other files on the server.
+    secret = testmedia.make_secret_media(base / "server-secret.ts")
+    add("hls_playlist_file_url", testmedia.make_hls_playlist(base / "holiday.mp4", secret))
+    add("ffconcat_list", testmedia.make_ffconcat_list(base / "trip.mp4", secret))
+    add("lying_duration", testmedia.make_lying_duration(base / "joined.mp4", secret))
     return corpus
 
 
@@ -122,6 +127,8 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
         "subtitles_only",
     ):
         assert name in refused, (name, queued.get(name))
+    assert refused["hls_playlist_file_url"] == "unsupported_container"
+    assert refused["ffconcat_list"] == "unsupported_container"
 
     # Whatever was accepted ends: failed with a reason, or succeeded (valid content).
     jobs = _wait(list(queued.values()))
@@ -132,6 +139,9 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
             assert job.error_code and job.error_message, name
     assert jobs[queued["video_only"]].status == "succeeded"
     assert any("audio" in w.lower() for w in jobs[queued["video_only"]].warnings)
+    # Probed as 6 s (and charged so), decodes to 30 s: refused after a bounded decode, refunded.
+    lying = jobs[queued["lying_duration"]]
+    assert (lying.status, lying.error_code) == ("failed", "duration_mismatch")
     silence = jobs[queued["long_silence"]]
     assert silence.status == "succeeded" and silence.utterances.count() == 0
 
