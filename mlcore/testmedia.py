@@ -22,12 +22,22 @@ def _run(args: list[str]) -> None:
 
 
 def make_speech_wav(
-    text: str, path: str | Path, *, voice: str = "en-us", words_per_minute: int = 150
+    text: str,
+    path: str | Path,
+    *,
+    voice: str = "en-us",
+    words_per_minute: int = 150,
+    pitch: int = 50,
+    amplitude: int = 100,
 ) -> Path:
-    """`text` spoken by espeak-ng into a 22.05 kHz mono 16-bit WAV."""
+    """`text` spoken by espeak-ng into a 22.05 kHz mono 16-bit WAV (pitch and amplitude are
+    espeak-ng's -p 0-99 and -a 0-200 scales)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text])
+    _run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-p", str(pitch),
+         "-a", str(amplitude), "-w", str(path), text]
+    )  # fmt: skip
     return path
 
 
