@@ -1,9 +1,15 @@
 """Video in, per-utterance emotion and sentiment out.
 
 `Analyzer` loads the checkpoint, tokenizer and Whisper once (a worker keeps one per process) and
-runs: probe -> audio (decoded once) -> transcribe -> features (text, log-mel, frames from one
-video decode) -> batched inference. Progress is reported per stage as (stage, fraction of that
-stage done), stages in the order of `STAGES`.
+runs: probe -> audio (decoded once) -> transcribe -> faces (the face channel, sampled across the
+whole video) -> voice (prosody per utterance) -> features (text, log-mel, frames from one video
+decode) -> batched inference -> fusion (`mlcore.fusion`). Progress is reported per stage as
+(stage, fraction of that stage done), stages in the order of `STAGES`.
+
+Channels: the language model (`emotion`/`sentiment`, validated on MELD), the face channel (a
+pretrained expression classifier, `mlcore.face`), the voice channel (measured prosody, no label,
+`mlcore.voice`) and `combined` (late fusion of text and face). `AnalysisResult.channels` says
+which ran, with which model, and why one did not.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mlcore import face as face_channel
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
+from mlcore.fusion import DEFAULT_FACE_WEIGHT, combine
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from mlcore.media import (
+    MediaError,
     MediaInfo,
     MediaLimits,
     decode_window_frames,
@@ -41,15 +50,28 @@ from mlcore.transcribe import (
     segments_to_utterances,
     transcribe,
 )
+from mlcore.voice import VOICE_METHOD, Prosody, measure_all
+from mlcore.voice import baseline as voice_baseline
 
-STAGES: tuple[str, ...] = ("probe", "audio", "transcribe", "features", "inference", "done")
+STAGES: tuple[str, ...] = (
+    "probe",
+    "audio",
+    "transcribe",
+    "faces",
+    "voice",
+    "features",
+    "inference",
+    "done",
+)
 # Typical share of the run time per stage on CPU (for one overall progress bar).
 STAGE_SHARE: dict[str, float] = {
     "probe": 0.02,
     "audio": 0.03,
-    "transcribe": 0.35,
-    "features": 0.1,
-    "inference": 0.5,
+    "transcribe": 0.4,
+    "faces": 0.3,
+    "voice": 0.1,
+    "features": 0.05,
+    "inference": 0.1,
     "done": 0.0,
 }
 _SHARE_BEFORE = {s: sum(STAGE_SHARE[p] for p in STAGES[: STAGES.index(s)]) for s in STAGES}
@@ -62,7 +84,7 @@ def overall_progress(stage: str, fraction: float) -> float:
     return _SHARE_BEFORE[stage] + STAGE_SHARE[stage] * min(max(fraction, 0.0), 1.0)
 
 
-NO_SPEECH_MESSAGE = "No speech detected: there is nothing to classify."
+NO_SPEECH_MESSAGE = "No speech detected: the language model had nothing to classify."
 NO_AUDIO_WARNING = (
     "The video has no audio track: nothing could be transcribed, and the audio branch was not used."
 )
@@ -84,6 +106,9 @@ class UtteranceResult:
     emotion_scores: dict[str, float]
     sentiment: str
     sentiment_scores: dict[str, float]
+    face: dict | None = None  # mlcore.face.aggregate over the utterance; None: channel off
+    voice: dict | None = None  # mlcore.voice.Prosody; None: no audio
+    combined: dict | None = None  # mlcore.fusion.combine
 
 
 @dataclass
@@ -91,11 +116,17 @@ class AnalysisResult:
     utterances: list[UtteranceResult]
     summary: dict
     model_version: str
-    modalities_used: list[str]
+    modalities_used: list[str]  # the language model's own input branches
     has_audio: bool
     duration: float
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    channels: dict[str, dict] = field(default_factory=dict)
+    face_track: list[dict] = field(default_factory=list)
+
+    @property
+    def channels_used(self) -> list[str]:
+        return [name for name, channel in self.channels.items() if channel.get("used")]
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data."""
@@ -103,31 +134,54 @@ class AnalysisResult:
 
 
 def _distribution(
-    utterances: Sequence[UtteranceResult], key: str, labels: Sequence[str]
+    utterances: Sequence[UtteranceResult],
+    scores_of: Callable[[UtteranceResult], dict[str, float]],
+    labels: Sequence[str],
 ) -> dict[str, float]:
     # A 0-length utterance still counts a little, so a summary never divides by zero.
     weights = np.array([max(u.end - u.start, 1e-3) for u in utterances])
-    scores = np.array([[getattr(u, key)[label] for label in labels] for u in utterances])
+    scores = np.array([[scores_of(u)[label] for label in labels] for u in utterances])
     mean = weights @ scores / weights.sum()
     return {label: float(p) for label, p in zip(labels, mean, strict=True)}
 
 
-def summarize(utterances: Sequence[UtteranceResult]) -> dict:
+def summarize(
+    utterances: Sequence[UtteranceResult], face_track: Sequence[dict] = (), *, face_on: bool = False
+) -> dict:
     """Whole-video emotion and sentiment: each utterance's probabilities weighted by its duration
-    (a 6 s utterance counts three times a 2 s one); dominant = the largest share."""
+    (a 6 s utterance counts three times a 2 s one); dominant = the largest share. The face
+    channel's summary covers the whole video, speech or not."""
+    face = face_summary(face_track) if face_on else None
     if not utterances:
+        message = NO_SPEECH_MESSAGE
+        if face and face["frames_with_face"]:
+            message += (
+                f" The face channel read {face['frames_with_face']} frames with a face: "
+                "see the face timeline."
+            )
         return {
             "speech_detected": False,
-            "message": NO_SPEECH_MESSAGE,
+            "message": message,
             "utterance_count": 0,
             "speech_duration": 0.0,
             "dominant_emotion": None,
             "dominant_sentiment": None,
             "emotion_distribution": {},
             "sentiment_distribution": {},
+            "combined": None,
+            "face": face,
+            "voice": None,
         }
-    emotions = _distribution(utterances, "emotion_scores", EMOTIONS)
-    sentiments = _distribution(utterances, "sentiment_scores", SENTIMENTS)
+    emotions = _distribution(utterances, lambda u: u.emotion_scores, EMOTIONS)
+    sentiments = _distribution(utterances, lambda u: u.sentiment_scores, SENTIMENTS)
+    # Utterances without a combined block (never, from `Analyzer`) count with their text scores.
+    combined_emotions = _distribution(
+        utterances, lambda u: (u.combined or asdict(u))["emotion_scores"], EMOTIONS
+    )
+    combined_sentiments = _distribution(
+        utterances, lambda u: (u.combined or asdict(u))["sentiment_scores"], SENTIMENTS
+    )
+    prosody = [Prosody(**u.voice) for u in utterances if u.voice]
     return {
         "speech_detected": True,
         "message": f"{len(utterances)} utterances analysed.",
@@ -137,6 +191,33 @@ def summarize(utterances: Sequence[UtteranceResult]) -> dict:
         "dominant_sentiment": max(sentiments, key=sentiments.__getitem__),
         "emotion_distribution": emotions,
         "sentiment_distribution": sentiments,
+        "combined": {
+            "dominant_emotion": max(combined_emotions, key=combined_emotions.__getitem__),
+            "dominant_sentiment": max(combined_sentiments, key=combined_sentiments.__getitem__),
+            "emotion_distribution": combined_emotions,
+            "sentiment_distribution": combined_sentiments,
+        },
+        "face": face,
+        "voice": voice_baseline(prosody),
+    }
+
+
+def face_summary(track: Sequence[dict]) -> dict:
+    """The face channel over the whole video: how often a face was seen, and the mean
+    expression probabilities over the frames that showed one."""
+    with_face = [f for f in track if f.get("scores")]
+    mean = (
+        {e: float(np.mean([f["scores"][e] for f in with_face])) for e in EMOTIONS}
+        if with_face
+        else {}
+    )
+    return {
+        "frames": len(track),
+        "frames_with_face": len(with_face),
+        "coverage": len(with_face) / len(track) if track else 0.0,
+        "max_faces": max((f.get("faces", 0) for f in track), default=0),
+        "dominant_emotion": max(mean, key=mean.__getitem__) if mean else None,
+        "mean_emotion_scores": mean,
     }
 
 
@@ -192,6 +273,9 @@ class Analyzer:
         allow_untrained: bool = False,
         min_utterance_s: float = MIN_UTTERANCE_S,
         max_utterance_s: float = MAX_UTTERANCE_S,
+        face: bool = True,
+        voice: bool = True,
+        face_weight: float = DEFAULT_FACE_WEIGHT,
     ) -> None:
         self.device = torch.device(device or default_device())
         self.checkpoint_path = resolve_checkpoint(checkpoint)
@@ -215,6 +299,10 @@ class Analyzer:
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
             log_mel(np.ones(self.preprocess.sample_rate, np.float32), 0.0, 1.0, self.preprocess)
+        # The face channel's detector and classifier load from installed packages, once.
+        self.face_reader = face_channel.FaceReader(device=str(self.device)) if face else None
+        self.voice = voice
+        self.face_weight = face_weight
         self.batch_size = batch_size
         self.limits = limits
         self.min_utterance_s = min_utterance_s
@@ -250,15 +338,25 @@ class Analyzer:
             warnings.append(NO_AUDIO_WARNING)
         with clock.stage("transcribe") as report:
             utterances = self._utterances(audio, info, report)
+        with clock.stage("faces") as report:
+            faces, face_note = self._faces(video_path, info, utterances, report)
+        with clock.stage("voice"):
+            prosody = (
+                measure_all(audio, self.preprocess.sample_rate, utterances)
+                if self.voice and audio is not None
+                else []
+            )
         with clock.stage("features") as report:
             mels, frames = self._features(video_path, info, audio, utterances, report)
         with clock.stage("inference") as report:
             results = self._classify(utterances, mels, frames, report)
+        self._add_channels(results, faces, prosody)
+        face_track = [f.to_dict() for f in faces]
         clock.timings["total"] = time.perf_counter() - started
         clock.report("done", 1.0)
         return AnalysisResult(
             utterances=results,
-            summary=summarize(results),
+            summary=summarize(results, face_track, face_on=self.face_reader is not None),
             model_version=self.model_version,
             modalities_used=[
                 m for m in self.model.config.modalities if m != "audio" or info.has_audio
@@ -267,7 +365,89 @@ class Analyzer:
             duration=info.duration,
             warnings=warnings,
             timings=clock.timings,
+            channels=self._channels(results, face_track, face_note, prosody, audio is not None),
+            face_track=face_track,
         )
+
+    def _faces(
+        self,
+        video_path: str | Path,
+        info: MediaInfo,
+        utterances: Sequence[Segment],
+        report: Callable[[float], None],
+    ) -> tuple[list[face_channel.FaceFrame], str]:
+        """The face track, and a note when the channel could not read the video (the
+        other channels still report: one unreadable stream is not a failed analysis)."""
+        if self.face_reader is None:
+            return [], "The face channel is turned off (ANALYSIS_FACE_CHANNEL)."
+        windows = [(u.start, u.end) for u in utterances]
+        try:
+            track = self.face_reader.read_video(
+                video_path,
+                info,
+                extra_times=face_channel.face_times(info.duration, windows),
+                progress=report,
+            )
+        except MediaError as exc:
+            return [], f"The face channel could not read the picture: {exc}"
+        return track, ""
+
+    def _add_channels(
+        self,
+        results: list[UtteranceResult],
+        frames: list[face_channel.FaceFrame],
+        prosody: list[Prosody],
+    ) -> None:
+        """Per utterance: the face aggregate, the voice measures and the combined label."""
+        for i, result in enumerate(results):
+            if self.face_reader is not None:
+                result.face = face_channel.aggregate(frames, result.start, result.end)
+            if i < len(prosody):
+                result.voice = prosody[i].to_dict()
+            result.combined = combine(
+                result.emotion_scores, result.sentiment_scores, result.face, self.face_weight
+            )
+
+    def _channels(
+        self,
+        results: list[UtteranceResult],
+        face_track: list[dict],
+        face_note: str,
+        prosody: list[Prosody],
+        has_audio: bool,
+    ) -> dict[str, dict]:
+        """What each channel did, in words a reader of the result can check."""
+        with_face = sum(1 for f in face_track if f.get("scores"))
+        if not face_note and self.face_reader is not None and not with_face:
+            face_note = f"No face was found in the {len(face_track)} sampled frames."
+        voice_note = ""
+        if not self.voice:
+            voice_note = "The voice channel is turned off (ANALYSIS_VOICE_CHANNEL)."
+        elif not has_audio:
+            voice_note = "The video has no audio track."
+        elif not results:
+            voice_note = "No speech: prosody is measured per utterance."
+        return {
+            "text": {
+                "used": bool(results),
+                "model": self.model_version,
+                "note": "" if results else NO_SPEECH_MESSAGE,
+            },
+            "face": {
+                "used": with_face > 0,
+                "model": self.face_reader.model_name if self.face_reader else None,
+                "sample_fps": face_channel.FACE_SAMPLE_FPS,
+                "frames": len(face_track),
+                "frames_with_face": with_face,
+                "note": face_note,
+            },
+            "voice": {"used": bool(prosody), "method": VOICE_METHOD, "note": voice_note},
+            "combined": {
+                "used": bool(results),
+                "rule": "log-linear pooling of text and face (mlcore.fusion)",
+                "face_weight": self.face_weight,
+            },
+        }
 
     def _utterances(
         self, audio: np.ndarray | None, info: MediaInfo, report: Callable[[float], None]
@@ -358,6 +538,9 @@ def get_analyzer(
     whisper_model: str | None = None,
     allow_untrained: bool = False,
     whisper_device: str = "cpu",
+    *,
+    face: bool = True,
+    voice: bool = True,
 ) -> Analyzer:
     """One cached `Analyzer` per (checkpoint, whisper model, ...) in this process."""
     return Analyzer(
@@ -365,6 +548,8 @@ def get_analyzer(
         whisper_model=whisper_model,
         allow_untrained=allow_untrained,
         whisper_device=whisper_device,
+        face=face,
+        voice=voice,
     )
 
 

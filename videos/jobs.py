@@ -52,6 +52,9 @@ def get_analyzer() -> Analyzer:
         whisper_device=settings.WHISPER_DEVICE,
         allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
         limits=media_limits(),  # the same MAX_VIDEO_* settings as the upload check
+        face=settings.ANALYSIS_FACE_CHANNEL,
+        voice=settings.ANALYSIS_VOICE_CHANNEL,
+        face_weight=settings.FUSION_FACE_WEIGHT,
     )
 
 
@@ -158,6 +161,9 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
                 emotion_scores=u.emotion_scores,
                 sentiment=u.sentiment,
                 sentiment_scores=u.sentiment_scores,
+                face=u.face,
+                voice=u.voice,
+                combined=u.combined,
             )
             for u in result.utterances
         )
@@ -166,6 +172,8 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
         job.summary = result.summary
         job.warnings = list(result.warnings)
         job.model_version = result.model_version
+        job.channels = result.channels
+        job.face_track = result.face_track
         job.stage_timings = {k: round(v, 3) for k, v in result.timings.items()}
         job.finished_at = timezone.now()
         job.error_code = job.error_message = ""

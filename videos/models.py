@@ -77,6 +77,10 @@ class AnalysisJob(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # Which channels ran, with which model, and why one did not (mlcore.inference.Analyzer).
+    channels = models.JSONField(default=dict, blank=True)
+    # The face channel over the whole video: one entry per sampled frame (time, faces, box, scores).
+    face_track = models.JSONField(default=list, blank=True)
     # The Celery message that owns the run, and when that run last reported: together they tell
     # a redelivery of the owning message (take over) from a duplicate (leave it to the owner).
     task_id = models.CharField(max_length=64, blank=True)
@@ -107,6 +111,10 @@ class Utterance(models.Model):
     emotion_scores = models.JSONField()
     sentiment = models.CharField(max_length=16)
     sentiment_scores = models.JSONField()
+    # The other channels (mlcore.inference.UtteranceResult); null in results from before them.
+    face = models.JSONField(null=True, blank=True)
+    voice = models.JSONField(null=True, blank=True)
+    combined = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("job", "index")

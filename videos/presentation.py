@@ -15,7 +15,9 @@ STAGE_LABELS: dict[str, str] = {
     "probe": "Checking the video",
     "audio": "Extracting the audio",
     "transcribe": "Transcribing the speech",
-    "features": "Reading the voice and the picture",
+    "faces": "Reading facial expressions",
+    "voice": "Measuring the voice",
+    "features": "Preparing the language model's input",
     "inference": "Recognising emotions",
     "done": "Done",
     "failed": "Failed",
@@ -29,22 +31,74 @@ def stage_label(stage: str) -> str:
 
 @dataclass(frozen=True)
 class UtteranceRow:
-    """An utterance with the confidences the transcript shows."""
+    """An utterance with the confidences and channel readings the transcript shows."""
 
     utterance: Utterance
     emotion_confidence: float
     sentiment_confidence: float
+    face_emotion: str | None = None  # None: no face seen during the utterance (or channel off)
+    face_confidence: float = 0.0
+    face_coverage: float = 0.0
+    combined_emotion: str | None = None
+    combined_sentiment: str | None = None
+    voice_text: str = ""
+
+
+def _voice_text(voice: dict | None) -> str:
+    """Measured prosody in a few words: "128 Hz · 2.9 words/s · intensity +0.35"."""
+    if not voice:
+        return ""
+    parts = []
+    if voice.get("pitch_median_hz"):
+        parts.append(f"{voice['pitch_median_hz']:.0f} Hz")
+    if voice.get("speaking_rate_wps") is not None:
+        parts.append(f"{voice['speaking_rate_wps']:.1f} words/s")
+    if voice.get("relative_intensity") is not None:
+        parts.append(f"intensity {voice['relative_intensity']:+.2f}")
+    return " · ".join(parts)
 
 
 def utterance_rows(utterances: list[Utterance]) -> list[UtteranceRow]:
-    return [
-        UtteranceRow(
-            utterance=u,
-            emotion_confidence=float((u.emotion_scores or {}).get(u.emotion, 0.0)),
-            sentiment_confidence=float((u.sentiment_scores or {}).get(u.sentiment, 0.0)),
+    rows = []
+    for u in utterances:
+        face = u.face or {}
+        combined = u.combined or {}
+        face_emotion = face.get("emotion")
+        rows.append(
+            UtteranceRow(
+                utterance=u,
+                emotion_confidence=float((u.emotion_scores or {}).get(u.emotion, 0.0)),
+                sentiment_confidence=float((u.sentiment_scores or {}).get(u.sentiment, 0.0)),
+                face_emotion=face_emotion,
+                face_confidence=float((face.get("scores") or {}).get(face_emotion, 0.0)),
+                face_coverage=float(face.get("coverage") or 0.0),
+                combined_emotion=combined.get("emotion"),
+                combined_sentiment=combined.get("sentiment"),
+                voice_text=_voice_text(u.voice),
+            )
         )
-        for u in utterances
-    ]
+    return rows
+
+
+CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": "Combined"}
+
+
+def channel_rows(channels: dict) -> list[dict]:
+    """Which channels produced this result, with their model and any note, for the page."""
+    rows = []
+    for name, info in (channels or {}).items():
+        detail = info.get("model") or info.get("method") or info.get("rule") or ""
+        if name == "face" and info.get("frames"):
+            detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
+        rows.append(
+            {
+                "name": CHANNEL_NAMES.get(name, name),
+                "used": bool(info.get("used")),
+                "detail": detail,
+                "note": info.get("note", ""),
+            }
+        )
+    return rows
 
 
 def chart_data(job: AnalysisJob, utterances: list[Utterance]) -> dict:
@@ -56,6 +110,16 @@ def chart_data(job: AnalysisJob, utterances: list[Utterance]) -> dict:
         "sentiments": list(SENTIMENTS),
         "emotion_distribution": summary.get("emotion_distribution") or {},
         "sentiment_distribution": summary.get("sentiment_distribution") or {},
+        # Frames where a face was seen: time, the face's top expression and its probability.
+        "face_track": [
+            {
+                "time": f["time"],
+                "emotion": max(f["scores"], key=f["scores"].__getitem__),
+                "confidence": max(f["scores"].values()),
+            }
+            for f in (job.face_track or [])
+            if f.get("scores")
+        ],
         "utterances": [
             {
                 "index": u.index,

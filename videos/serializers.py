@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from videos.models import AnalysisJob, Utterance, Video
@@ -21,7 +22,73 @@ class VideoSerializer(serializers.ModelSerializer):
         )
 
 
+def _scores(help_text: str) -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.FloatField(), required=False, allow_null=True, help_text=help_text
+    )
+
+
+class FaceAggregateSerializer(serializers.Serializer):
+    """The face channel over one utterance's time span."""
+
+    frames = serializers.IntegerField(help_text="Sampled frames inside the utterance.")
+    coverage = serializers.FloatField(help_text="Share of those frames that showed a face (0-1).")
+    faces_seen = serializers.IntegerField(help_text="Most faces seen in one frame.")
+    emotion = serializers.CharField(
+        allow_null=True, help_text="Largest mean face-expression probability; null: no face."
+    )
+    scores = _scores("Mean face-expression probabilities over the frames with a face.")
+
+
+class ProsodySerializer(serializers.Serializer):
+    """Measured prosody of one utterance (numbers, no label)."""
+
+    pitch_median_hz = serializers.FloatField(allow_null=True)
+    pitch_range_st = serializers.FloatField(
+        allow_null=True, help_text="10th-90th percentile pitch span, semitones."
+    )
+    voiced_fraction = serializers.FloatField()
+    loudness_dbfs = serializers.FloatField(allow_null=True, help_text="RMS of voiced frames.")
+    speaking_rate_wps = serializers.FloatField(allow_null=True, help_text="Words per second.")
+    pause_count = serializers.IntegerField(help_text="Gaps of 0.3 s or more between words.")
+    pause_s = serializers.FloatField()
+    relative_intensity = serializers.FloatField(
+        allow_null=True,
+        help_text="-1..1 against this video's own median loudness and pitch (see MODEL_CARD).",
+    )
+
+
+class CombinedSerializer(serializers.Serializer):
+    """Late fusion of the language model and the face channel (log-linear pooling)."""
+
+    emotion = serializers.CharField()
+    emotion_scores = _scores("Fused emotion probabilities.")
+    sentiment = serializers.CharField()
+    sentiment_scores = _scores("Fused sentiment probabilities.")
+    channels = serializers.ListField(child=serializers.CharField(), help_text="Channels fused.")
+    face_weight = serializers.FloatField(help_text="The face's weight (setting x coverage).")
+
+
+class FaceFrameSerializer(serializers.Serializer):
+    """One sampled frame of the face channel."""
+
+    time = serializers.FloatField()
+    faces = serializers.IntegerField(help_text="Faces detected in the frame.")
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="Most prominent face: x0, y0, x1, y1 as fractions of the picture.",
+    )
+    scores = _scores("Face-expression probabilities of that face; null: no face.")
+
+
 class UtteranceSerializer(serializers.ModelSerializer):
+    emotion = serializers.CharField(help_text="The language model's label (validated on MELD).")
+    sentiment = serializers.CharField(help_text="The language model's label (validated on MELD).")
+    face = FaceAggregateSerializer(allow_null=True, read_only=True)
+    voice = ProsodySerializer(allow_null=True, read_only=True)
+    combined = CombinedSerializer(allow_null=True, read_only=True)
+
     class Meta:
         model = Utterance
         fields = (
@@ -33,6 +100,9 @@ class UtteranceSerializer(serializers.ModelSerializer):
             "emotion_scores",
             "sentiment",
             "sentiment_scores",
+            "face",
+            "voice",
+            "combined",
         )
 
 
@@ -47,6 +117,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
     video = VideoSerializer(read_only=True)
     error = serializers.SerializerMethodField()
     utterances = serializers.SerializerMethodField()
+    face_track = serializers.SerializerMethodField()
+    channels_used = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -65,9 +137,12 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "finished_at",
             "stage_timings",
             "warnings",
+            "channels",
+            "channels_used",
             "video",
             "summary",
             "utterances",
+            "face_track",
         )
 
     def get_url(self, job: AnalysisJob) -> str:
@@ -80,10 +155,26 @@ class AnalysisSerializer(serializers.ModelSerializer):
             return None
         return {"code": job.error_code, "message": job.error_message}
 
+    def _with_results(self, job: AnalysisJob) -> bool:
+        return job.status == "succeeded" and self.context.get("with_results", False)
+
+    @extend_schema_field(UtteranceSerializer(many=True, allow_null=True))
     def get_utterances(self, job: AnalysisJob) -> list[dict] | None:
-        if job.status != "succeeded" or not self.context.get("with_results", False):
+        if not self._with_results(job):
             return None
         return UtteranceSerializer(job.utterances.all(), many=True).data
+
+    @extend_schema_field(FaceFrameSerializer(many=True, allow_null=True))
+    def get_face_track(self, job: AnalysisJob) -> list[dict] | None:
+        """The face channel across the whole video, speech or not (with the results only)."""
+        if not self._with_results(job):
+            return None
+        return FaceFrameSerializer(job.face_track or [], many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_channels_used(self, job: AnalysisJob) -> list[str]:
+        """Channels that produced output for this job: text, face, voice, combined."""
+        return [name for name, info in (job.channels or {}).items() if info.get("used")]
 
 
 class AnalysisCreateSerializer(serializers.Serializer):

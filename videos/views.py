@@ -82,6 +82,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "rows": presentation.utterance_rows(utterances),
         "chart_data": presentation.chart_data(job, utterances),
         "stage_labels": presentation.STAGE_LABELS,
+        "channel_rows": presentation.channel_rows(job.channels),
         "emotion_rows": presentation.distribution_rows(
             summary.get("emotion_distribution") or {}, EMOTIONS
         ),

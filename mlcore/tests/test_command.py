@@ -29,17 +29,21 @@ def test_json_output(analyzer, untrained_checkpoint, talking_clip):
     first = data["utterances"][0]
     assert set(first) == {
         "index", "start", "end", "text", "emotion", "emotion_scores", "sentiment",
-        "sentiment_scores",
+        "sentiment_scores", "face", "voice", "combined",
     }  # fmt: skip
     assert first["emotion"] in EMOTIONS
     assert data["summary"]["speech_detected"] is True
     assert "total" in data["timings"]
+    # Which channels ran, said in the output: the test pattern has no face to read.
+    assert data["channels_used"] == ["text", "voice", "combined"]
+    assert data["channels"]["face"]["used"] is False and data["face_track"]
 
 
 def test_text_output(analyzer, untrained_checkpoint, talking_clip):
     text = _run(str(talking_clip), "--checkpoint", str(untrained_checkpoint), "--allow-untrained")
-    assert "overall:" in text
+    assert "overall (words):" in text
     assert "untrained" in text
+    assert "face: not used" in text and "voice: used" in text
 
 
 def test_an_untrained_checkpoint_is_a_command_error(text_checkpoint, talking_clip):

@@ -124,7 +124,7 @@ def test_result_metadata_and_json(talking_run):
     assert result.modalities_used == ["text", "audio", "video"]
     assert result.has_audio is True
     assert any("untrained" in w for w in result.warnings)
-    assert set(result.timings) == {"probe", "audio", "transcribe", "features", "inference", "total"}
+    assert set(result.timings) == set(STAGES) - {"done"} | {"total"}
     assert result.timings["total"] >= result.timings["transcribe"] > 0
     data = json.loads(json.dumps(result.to_dict()))
     assert data["utterances"][0]["emotion_scores"].keys() == set(EMOTIONS)
@@ -222,3 +222,58 @@ def test_not_a_checkpoint_is_refused(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         Analyzer(junk)
+
+
+# --- The face and voice channels, and fusion ---
+
+
+def test_a_test_pattern_reads_words_and_voice_but_no_face(talking_run):
+    result = talking_run.result
+    assert result.channels_used == ["text", "voice", "combined"]
+    assert result.channels["face"]["frames"] >= result.duration  # >= 1 sampled frame a second
+    assert "no face" in result.channels["face"]["note"].lower()
+    for u in result.utterances:
+        assert u.face["coverage"] == 0.0 and u.face["emotion"] is None
+        assert u.combined["channels"] == ["text"]
+        assert u.combined["emotion_scores"] == u.emotion_scores
+        assert u.voice["pitch_median_hz"] and u.voice["loudness_dbfs"] < 0
+    assert result.summary["voice"]["pitch_median_hz"] > 0
+
+
+def test_a_talking_face_gets_face_voice_and_combined_per_utterance(analyzer, talking_face_clip):
+    result = analyzer.analyze(talking_face_clip)
+    assert result.channels_used == ["text", "face", "voice", "combined"]
+    assert result.utterances
+    for u in result.utterances:
+        assert u.face["frames"] >= 3 and u.face["coverage"] >= 0.9
+        assert u.face["emotion"] in EMOTIONS
+        assert math.isclose(sum(u.face["scores"].values()), 1.0, abs_tol=1e-3)
+        assert u.combined["channels"] == ["text", "face"]
+        assert u.combined["emotion_scores"] != u.emotion_scores  # the face moved the fusion
+        assert u.voice["speaking_rate_wps"] > 0
+    face = result.summary["face"]
+    assert face["frames_with_face"] >= 0.95 * face["frames"]
+    assert result.summary["combined"]["dominant_emotion"] in EMOTIONS
+
+
+def test_a_silent_face_video_gets_a_face_timeline(analyzer, silent_face_clip):
+    result = analyzer.analyze(silent_face_clip)
+    assert result.utterances == []
+    assert result.channels_used == ["face"]
+    track = result.face_track
+    assert len(track) >= math.floor(result.duration)  # at least 1 frame a second
+    assert sum(1 for f in track if f["scores"]) >= 0.95 * len(track)
+    assert "face" in result.summary["message"].lower()
+    assert result.summary["face"]["dominant_emotion"] in EMOTIONS
+
+
+def test_channels_can_be_turned_off(text_checkpoint, talking_face_clip):
+    result = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False).analyze(
+        talking_face_clip
+    )
+    assert result.channels_used == ["text", "combined"]
+    assert "turned off" in result.channels["face"]["note"]
+    assert "turned off" in result.channels["voice"]["note"]
+    assert result.face_track == [] and result.summary["face"] is None
+    assert all(u.face is None and u.voice is None for u in result.utterances)
+    assert all(u.combined["channels"] == ["text"] for u in result.utterances)

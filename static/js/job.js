@@ -173,6 +173,39 @@
       });
     }
 
+    var faceChart = $("face-chart");
+    var faces = data.face_track || [];
+    if (faceChart && faces.length) {
+      // One dot per sampled frame with a face, on the same time axis as the speech charts.
+      new Chart(faceChart, {
+        type: "scatter",
+        data: {
+          datasets: [{
+            label: "Face expression",
+            data: faces.map(function (f) { return { x: f.time, y: f.emotion }; }),
+            backgroundColor: faces.map(function (f) {
+              var c = emotionColor(f.emotion);
+              return f.confidence < 0.5 ? c + "66" : c; // weak predictions faded
+            }),
+            pointRadius: 5, pointHoverRadius: 7,
+          }],
+        },
+        options: {
+          responsive: true, maintainAspectRatio: false,
+          scales: { x: timeAxis, y: { type: "category", labels: data.emotions, grid: { display: false } } },
+          plugins: {
+            legend: { display: false },
+            tooltip: { callbacks: {
+              title: function (items) { return clock(faces[items[0].dataIndex].time); },
+              label: function (item) { var f = faces[item.dataIndex]; return "face: " + f.emotion + " (" + Math.round(100 * f.confidence) + "%)"; },
+            } },
+          },
+          onClick: function (event, elements) { if (elements.length) seek(faces[elements[0].index].time); },
+          onHover: hoverPointer,
+        },
+      });
+    }
+
     var distribution = $("distribution-chart");
     if (distribution) {
       new Chart(distribution, {

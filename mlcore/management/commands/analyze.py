@@ -65,6 +65,12 @@ class Command(BaseCommand):
             help="where Whisper runs (default: WHISPER_DEVICE, else cpu)",
         )
         parser.add_argument(
+            "--no-face", action="store_true", help="skip the face channel (default: on)"
+        )
+        parser.add_argument(
+            "--no-voice", action="store_true", help="skip the voice channel (default: on)"
+        )
+        parser.add_argument(
             "--allow-untrained",
             action="store_true",
             help="accept an untrained checkpoint (tests and benchmarks: predictions are random)",
@@ -76,7 +82,12 @@ class Command(BaseCommand):
         whisper_device = options["whisper_device"] or getattr(settings, "WHISPER_DEVICE", "cpu")
         try:
             analyzer = get_analyzer(
-                checkpoint, whisper_model, options["allow_untrained"], whisper_device or "cpu"
+                checkpoint,
+                whisper_model,
+                options["allow_untrained"],
+                whisper_device or "cpu",
+                face=settings.ANALYSIS_FACE_CHANNEL and not options["no_face"],
+                voice=settings.ANALYSIS_VOICE_CHANNEL and not options["no_voice"],
             )
             # The bar goes to stderr (only a terminal) so --json output stays parseable.
             stream = _RawStream(self.stderr)
@@ -87,7 +98,9 @@ class Command(BaseCommand):
         except (CheckpointError, WhisperModelError) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            self.stdout.write(json.dumps(result.to_dict(), indent=2))
+            self.stdout.write(
+                json.dumps(result.to_dict() | {"channels_used": result.channels_used}, indent=2)
+            )
         else:
             self.stdout.write(format_result(result))
 
@@ -95,17 +108,38 @@ class Command(BaseCommand):
 def format_result(result: AnalysisResult) -> str:
     lines = [
         f"model {result.model_version}, {result.duration:.1f} s, "
-        f"modalities: {', '.join(result.modalities_used)}"
+        f"channels: {', '.join(result.channels_used) or 'none'}"
     ]
+    for name, channel in result.channels.items():
+        what = channel.get("model") or channel.get("method") or channel.get("rule") or ""
+        note = f" ({channel['note']})" if channel.get("note") else ""
+        lines.append(f"  {name}: {'used' if channel.get('used') else 'not used'} - {what}{note}")
     lines += [f"warning: {w}" for w in result.warnings]
     for u in result.utterances:
-        lines.append(f"[{u.start:7.2f}-{u.end:7.2f}] {u.emotion:>8} {u.sentiment:>8}  {u.text}")
+        face = u.face or {}
+        extra = []
+        if face.get("emotion"):
+            extra.append(f"face {face['emotion']} ({face['coverage']:.0%} of frames)")
+        if u.combined and "face" in u.combined["channels"]:
+            extra.append(f"combined {u.combined['emotion']}/{u.combined['sentiment']}")
+        if u.voice and u.voice.get("relative_intensity") is not None:
+            extra.append(f"voice intensity {u.voice['relative_intensity']:+.2f}")
+        suffix = f"  [{'; '.join(extra)}]" if extra else ""
+        lines.append(
+            f"[{u.start:7.2f}-{u.end:7.2f}] {u.emotion:>8} {u.sentiment:>8}  {u.text}{suffix}"
+        )
     summary = result.summary
     if summary["speech_detected"]:
         lines.append(
-            f"overall: {summary['dominant_emotion']}, {summary['dominant_sentiment']} "
+            f"overall (words): {summary['dominant_emotion']}, {summary['dominant_sentiment']} "
             f"({summary['utterance_count']} utterances)"
         )
     else:
         lines.append(summary["message"])
+    face = summary.get("face")
+    if face:
+        lines.append(
+            f"face: {face['frames_with_face']} of {face['frames']} sampled frames with a face"
+            + (f", mostly {face['dominant_emotion']}" if face["dominant_emotion"] else "")
+        )
     return "\n".join(lines)
