@@ -296,9 +296,16 @@ class Analyzer:
             self.model.config.resolved_text_encoder_path(), local_files_only=True
         )
         self.whisper = load_whisper(whisper_model, device=whisper_device)
+        one_second = np.sin(np.linspace(0, 2 * np.pi * 150, self.preprocess.sample_rate))
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
-            log_mel(np.ones(self.preprocess.sample_rate, np.float32), 0.0, 1.0, self.preprocess)
+            log_mel(one_second.astype(np.float32), 0.0, 1.0, self.preprocess)
+        if voice:  # the same for pyin's compiled kernels (~1.3 s on the first video otherwise)
+            measure_all(
+                one_second.astype(np.float32),
+                self.preprocess.sample_rate,
+                [Segment(0.0, 1.0, "warm-up")],
+            )
         # The face channel's detector and classifier load from installed packages, once.
         self.face_reader = face_channel.FaceReader(device=str(self.device)) if face else None
         self.voice = voice

@@ -100,14 +100,35 @@ def _pauses(words: Sequence) -> tuple[int, float]:
     return len(long_gaps), float(sum(long_gaps))
 
 
-def measure(audio: np.ndarray, sample_rate: int, utterance: Segment) -> Prosody:
-    """Prosody of one utterance of 16 kHz mono float32 `audio` (the whole video's track)."""
-    first = max(0, int(round(utterance.start * sample_rate)))
-    last = min(audio.size, int(round(utterance.end * sample_rate)))
+@dataclass(frozen=True)
+class _Track:
+    """Pitch and level frames of a stretch of audio starting at `offset_s`."""
+
+    offset_s: float
+    f0: np.ndarray
+    voiced: np.ndarray
+    rms: np.ndarray
+
+    def frames(self, start_s: float, end_s: float, sample_rate: int) -> slice:
+        """Frames whose whole window lies inside [start_s, end_s)."""
+        hop = int(HOP_S * sample_rate)
+        first = math.ceil(round((start_s - self.offset_s) * sample_rate) / hop)
+        last = (round((end_s - self.offset_s) * sample_rate) - FRAME_LENGTH) // hop + 1
+        return slice(max(0, first), max(0, min(last, self.rms.size)))
+
+
+def _track(audio: np.ndarray, sample_rate: int, start_s: float, end_s: float) -> _Track:
+    first = max(0, int(round(start_s * sample_rate)))
+    last = min(audio.size, int(round(end_s * sample_rate)))
     segment = audio[first:last].astype(np.float32, copy=False)
-    all_f0, voiced = _pitch(segment, sample_rate)
-    f0 = all_f0[voiced]
-    rms = _frame_rms(segment, sample_rate)  # the same frames as the pitch track
+    f0, voiced = _pitch(segment, sample_rate)
+    return _Track(first / sample_rate, f0, voiced, _frame_rms(segment, sample_rate))
+
+
+def _measure(track: _Track, sample_rate: int, utterance: Segment) -> Prosody:
+    frames = track.frames(utterance.start, utterance.end, sample_rate)
+    voiced, rms = track.voiced[frames], track.rms[frames]
+    f0 = track.f0[frames][voiced]
     # Loudness of the voiced frames: pauses between words would drag a slow talker down.
     loud = rms[voiced] if f0.size else rms
     level = float(np.sqrt(np.mean(loud**2))) if loud.size else 0.0
@@ -128,6 +149,12 @@ def measure(audio: np.ndarray, sample_rate: int, utterance: Segment) -> Prosody:
         pause_count=count,
         pause_s=pause_s,
     )
+
+
+def measure(audio: np.ndarray, sample_rate: int, utterance: Segment) -> Prosody:
+    """Prosody of one utterance of 16 kHz mono float32 `audio` (the whole video's track)."""
+    track = _track(audio, sample_rate, utterance.start, utterance.end)
+    return _measure(track, sample_rate, utterance)
 
 
 def with_relative_intensity(prosody: Sequence[Prosody]) -> list[Prosody]:
@@ -154,7 +181,13 @@ def with_relative_intensity(prosody: Sequence[Prosody]) -> list[Prosody]:
 def measure_all(
     audio: np.ndarray, sample_rate: int, utterances: Sequence[Segment]
 ) -> list[Prosody]:
-    return with_relative_intensity([measure(audio, sample_rate, u) for u in utterances])
+    """Every utterance's prosody, with relative intensity. One pitch track over the speech
+    span: pyin's per-call set-up costs more than the frames of a short utterance."""
+    if not utterances:
+        return []
+    start = min(u.start for u in utterances)
+    track = _track(audio, sample_rate, start, max(u.end for u in utterances))
+    return with_relative_intensity([_measure(track, sample_rate, u) for u in utterances])
 
 
 def baseline(prosody: Sequence[Prosody]) -> dict | None:
