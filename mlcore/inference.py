@@ -28,7 +28,7 @@ from mlcore import face as face_channel
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
 from mlcore.fusion import DEFAULT_FACE_WEIGHT, combine
-from mlcore.labels import EMOTIONS, SENTIMENTS
+from mlcore.labels import EMOTIONS, SENTIMENTS, used_channels
 from mlcore.media import (
     MediaError,
     MediaInfo,
@@ -126,7 +126,7 @@ class AnalysisResult:
 
     @property
     def channels_used(self) -> list[str]:
-        return [name for name, channel in self.channels.items() if channel.get("used")]
+        return used_channels(self.channels)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlcore.labels import EMOTIONS, SENTIMENTS
+from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS
 from quotas.services import UsageSummary
 from videos.models import AnalysisJob, Utterance
 
@@ -86,7 +86,10 @@ CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": 
 def channel_rows(channels: dict) -> list[dict]:
     """Which channels produced this result, with their model and any note, for the page."""
     rows = []
-    for name, info in (channels or {}).items():
+    for name in CHANNELS:
+        if name not in (channels or {}):
+            continue
+        info = channels[name]
         detail = info.get("model") or info.get("method") or info.get("rule") or ""
         if name == "face" and info.get("frames"):
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mlcore.labels import used_channels
 from videos.models import AnalysisJob, Utterance, Video
 
 
@@ -174,7 +175,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_channels_used(self, job: AnalysisJob) -> list[str]:
         """Channels that produced output for this job: text, face, voice, combined."""
-        return [name for name, info in (job.channels or {}).items() if info.get("used")]
+        return used_channels(job.channels)
 
 
 class AnalysisCreateSerializer(serializers.Serializer):

