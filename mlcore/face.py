@@ -25,7 +25,7 @@ import torch
 
 from mlcore.fer_model import FER_CLASSES, INPUT_SIZE, load_fer_model
 from mlcore.labels import EMOTIONS
-from mlcore.media import MediaInfo, decode_frames_at, sample_times
+from mlcore.media import MediaInfo, frame_size, iter_frames_at, sample_times
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ MIN_DETECTION_CONFIDENCE = 0.5
 # Context added around the detector's box before the crop, as a fraction of its side: BlazeFace
 # boxes are tight (brows to chin); 0.2 matches fer's own crop (Haar box + 10 px) on carphone.
 CROP_MARGIN = 0.2
+CLASSIFY_BATCH = 64  # crops per classifier call: activations stay small on any video length
 _FER_TO_EMOTION = {
     "angry": "anger",
     "disgust": "disgust",
@@ -182,6 +183,29 @@ class FaceReader:
         batch = batch.contiguous(memory_format=torch.channels_last)
         return self.classifier(batch).cpu().numpy()[:, _COLUMNS]
 
+    def _reading(self, frame: np.ndarray) -> tuple[int, Box | None, np.ndarray | None]:
+        """(faces found, the most prominent one's box, its 64x64 crop) for one RGB frame."""
+        faces = self.detect(frame)
+        best = max(faces, key=_prominence, default=None)
+        if best is None:
+            return len(faces), None, None
+        return len(faces), best[0], face_crops(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), best[0])
+
+    def _track(self, times: Sequence[float], readings: list) -> list[FaceFrame]:
+        """FaceFrames from per-time readings; crops classified in batches (bounded memory)."""
+        with_face = [i for i, (_, box, _) in enumerate(readings) if box is not None]
+        probabilities: dict[int, np.ndarray] = {}
+        for lo in range(0, len(with_face), CLASSIFY_BATCH):
+            batch = with_face[lo : lo + CLASSIFY_BATCH]
+            rows = self.classify(np.asarray([readings[i][2] for i in batch]))
+            probabilities.update(zip(batch, rows, strict=True))
+        track = []
+        for i, (count, box, _) in enumerate(readings):
+            row = probabilities.get(i)
+            scores = dict(zip(EMOTIONS, row.tolist(), strict=True)) if row is not None else None
+            track.append(FaceFrame(float(times[i]), count, box, scores))
+        return track
+
     def read_frames(
         self,
         frames: np.ndarray,
@@ -191,24 +215,12 @@ class FaceReader:
     ) -> list[FaceFrame]:
         """One FaceFrame per uint8 RGB frame (N, H, W, 3), following the most prominent face
         (largest area x confidence) of each frame."""
-        found: list[tuple[int, Box | None]] = []
+        readings = []
         for frame in frames:
-            faces = self.detect(frame)
-            best = max(faces, key=_prominence, default=None)
-            found.append((len(faces), best[0] if best else None))
+            readings.append(self._reading(frame))
             if progress is not None:
-                progress(len(found) / len(frames))
-        with_face = [i for i, (_, box) in enumerate(found) if box is not None]
-        crops = [
-            face_crops(cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY), found[i][1]) for i in with_face
-        ]
-        probabilities = dict(zip(with_face, self.classify(np.asarray(crops)), strict=True))
-        track = []
-        for i, (count, box) in enumerate(found):
-            row = probabilities.get(i)
-            scores = dict(zip(EMOTIONS, row.tolist(), strict=True)) if row is not None else None
-            track.append(FaceFrame(float(times[i]), count, box, scores))
-        return track
+                progress(len(readings) / len(frames))
+        return self._track(times, readings)
 
     def read_video(
         self,
@@ -218,13 +230,24 @@ class FaceReader:
         progress: Callable[[float], None] | None = None,
     ) -> list[FaceFrame]:
         """Frames sampled at FACE_SAMPLE_FPS across the whole video plus `extra_times` (e.g.
-        `face_times(duration, utterance windows)`), from ONE FFmpeg decode, sorted by time."""
+        `face_times(duration, utterance windows)`), from ONE FFmpeg decode, sorted by time.
+        Each frame is read as it is decoded: memory holds crops, never the video's frames."""
         extra = [min(max(t, 0.0), info.duration) for t in extra_times]
         times = sorted(set(face_times(info.duration, [])) | set(np.round(extra, 3).tolist()))
-        # Decoding is ~1/3 of the time, detection the rest.
-        decode_progress = (lambda f: progress(f / 3)) if progress else None
-        read_progress = (lambda f: progress(1 / 3 + 2 * f / 3)) if progress else None
-        frames = decode_frames_at(
-            path, info, times, FRAME_MAX_SIDE, rate=DECODE_RATE, progress=decode_progress
+        width, height = frame_size(info, FRAME_MAX_SIDE)
+        readings: list = [None] * len(times)
+        frames = iter_frames_at(
+            path,
+            info,
+            np.asarray(times),
+            fps=min(info.fps or 25.0, DECODE_RATE),
+            width=width,
+            height=height,
+            skip_noref=True,
+            progress=progress,
         )
-        return self.read_frames(frames, times, progress=read_progress)
+        for indices, frame in frames:
+            reading = self._reading(frame)
+            for i in indices:
+                readings[i] = reading
+        return self._track(times, readings)

@@ -12,7 +12,7 @@ import json
 import struct
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -486,75 +486,79 @@ class _StderrDrain(threading.Thread):
             self.tail = (self.tail + chunk)[-4096:]
 
 
-def decode_window_frames(
+def iter_frames_at(
     path: str | Path,
-    windows: Sequence[tuple[float, float]],
-    preprocess: PreprocessConfig,
     info: MediaInfo,
+    times: np.ndarray,
+    *,
+    fps: float,
+    width: int,
+    height: int,
+    crop: bool = False,
+    skip_noref: bool = False,
     progress: Callable[[float], None] | None = None,
-) -> np.ndarray:
-    """uint8 RGB frames (N, T, S, S, 3) for each (start, end) window, T = num_frames and
-    S = frame_size, from ONE decode of the video.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices into `times`, uint8 RGB frame (height, width, 3)) for every decoded frame that is
+    the nearest to one or more of `times` (seconds), in time order, from ONE FFmpeg decode.
 
-    FFmpeg scales the short side to S and centre-crops to S x S (no distortion; faces are mostly
-    central), and emits a constant frame rate so frame i shows ~time t0 + i/fps. We stream frames
-    through a pipe and keep only those nearest a sample time: memory is N*T*S*S*3 bytes
-    (~37 KB a frame at 112), never the whole video. `progress(fraction)` is told how far along
-    the sample times the decode is.
+    FFmpeg emits a constant `fps` stream, so frame k shows ~time t0 + k/fps, scaled to
+    width x height (`crop`: the short side scaled and the rest centre-cropped, no distortion);
+    only the frames wanted are kept, so memory never holds the video. `skip_noref` skips
+    decoding non-reference frames (~1/3 less work on H.264 with B-frames; a sample may show a
+    neighbour tens of milliseconds off). Times past the last decodable frame come last, with
+    that frame. The decode is killed past `decode_timeout_s`. `progress(fraction)` follows the
+    sample times.
     """
-    size, count = preprocess.frame_size, preprocess.num_frames
-    out = np.zeros((len(windows), count, size, size, 3), dtype=np.uint8)
-    if not windows:
-        return out
-    times = np.stack([sample_times(s, e, count) for s, e in windows])  # (N, T)
-    fps = decode_fps(info, count)
-    # Seek to just before the first window; decode no further than the last.
+    times = np.asarray(times, dtype=np.float64)
+    if times.size == 0:
+        return
+    # Seek to just before the first time; decode no further than the last.
     t0 = max(0.0, float(times.min()) - 1.0)
     span = float(times.max()) - t0 + 1.0
     # FFmpeg's fps filter rounds: output frame k is the source frame nearest time t0 + k/fps.
     wanted = np.rint((times - t0) * fps).astype(np.int64).clip(min=0)
-    order = np.argsort(wanted, axis=None, kind="stable")
-    flat_wanted = wanted.reshape(-1)[order]
-
-    stream = (
-        _safe_input(path, info.container or None, ss=f"{t0:.3f}", t=f"{span:.3f}")
-        .video.filter("fps", fps=fps)
-        .filter("scale", size, size, force_original_aspect_ratio="increase", flags="area")
-        .filter("crop", size, size)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-        .global_args("-nostdin", "-v", "error", "-an", "-sn", "-dn")
+    order = np.argsort(wanted, kind="stable")
+    sorted_wanted = wanted[order]
+    options = {"skip_frame": "noref"} if skip_noref else {}
+    video = _safe_input(path, info.container or None, ss=f"{t0:.3f}", t=f"{span:.3f}", **options)
+    video = video.video.filter("fps", fps=fps)
+    if crop:
+        video = video.filter(
+            "scale", width, height, force_original_aspect_ratio="increase", flags="area"
+        ).filter("crop", width, height)
+    else:
+        video = video.filter("scale", width, height, flags="area")
+    stream = video.output("pipe:", format="rawvideo", pix_fmt="rgb24").global_args(
+        "-nostdin", "-v", "error", "-an", "-sn", "-dn"
     )
     process = stream.run_async(pipe_stdout=True, pipe_stderr=True)
     drain = _StderrDrain(process.stderr)
     drain.start()
-    # A watchdog, since the pipe is read frame by frame: kill FFmpeg if it outlives its bound.
     timed_out = threading.Event()
 
     def _kill() -> None:
         timed_out.set()
         process.kill()
 
+    # A watchdog, since the pipe is read frame by frame: kill FFmpeg if it outlives its bound.
     watchdog = threading.Timer(decode_timeout_s(span), _kill)
     watchdog.start()
-    frame_bytes = size * size * 3
-    flat_out = out.reshape(-1, size, size, 3)
-    next_needed = 0
-    frame_index = -1
-    frame = None
+    frame_bytes = width * height * 3
+    next_needed, frame_index, frame = 0, -1, None
     try:
-        while next_needed < len(flat_wanted):
+        while next_needed < len(sorted_wanted):
             data = process.stdout.read(frame_bytes)
             if len(data) < frame_bytes:
                 break
             frame_index += 1
-            frame = np.frombuffer(data, dtype=np.uint8).reshape(size, size, 3)
-            if flat_wanted[next_needed] != frame_index:
-                continue
-            while next_needed < len(flat_wanted) and flat_wanted[next_needed] == frame_index:
-                flat_out[order[next_needed]] = frame
+            frame = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+            first = next_needed
+            while next_needed < len(sorted_wanted) and sorted_wanted[next_needed] <= frame_index:
                 next_needed += 1
-            if progress is not None:
-                progress(next_needed / len(flat_wanted))
+            if next_needed > first:
+                yield order[first:next_needed], frame
+                if progress is not None:
+                    progress(next_needed / len(sorted_wanted))
     finally:
         process.stdout.close()
         returncode = process.wait()
@@ -564,12 +568,35 @@ def decode_window_frames(
         raise MediaTimeoutError(
             f"{Path(path).name}: decoding the video took longer than {decode_timeout_s(span):.0f} s"
         )
-    if frame is None or (next_needed < len(flat_wanted) and returncode != 0):
+    if frame is None or (next_needed < len(sorted_wanted) and returncode != 0):
         detail = drain.tail.decode(errors="replace").strip() or f"ffmpeg exit code {returncode}"
         raise DecodeFailedError(f"{Path(path).name}: the video could not be decoded ({detail})")
-    # Times past the last decodable frame (a video track shorter than the audio) get that frame.
-    for position in order[next_needed:]:
-        flat_out[position] = frame
+    if next_needed < len(sorted_wanted):  # a video track shorter than the audio
+        yield order[next_needed:], frame
+
+
+def decode_window_frames(
+    path: str | Path,
+    windows: Sequence[tuple[float, float]],
+    preprocess: PreprocessConfig,
+    info: MediaInfo,
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """uint8 RGB frames (N, T, S, S, 3) for each (start, end) window, T = num_frames and
+    S = frame_size, from ONE decode of the video (`iter_frames_at`, centre-cropped squares):
+    memory is N*T*S*S*3 bytes (~37 KB a frame at 112)."""
+    size, count = preprocess.frame_size, preprocess.num_frames
+    out = np.zeros((len(windows), count, size, size, 3), dtype=np.uint8)
+    if not windows:
+        return out
+    times = np.stack([sample_times(s, e, count) for s, e in windows]).reshape(-1)  # N*T
+    flat_out = out.reshape(-1, size, size, 3)
+    fps = decode_fps(info, count)
+    frames = iter_frames_at(
+        path, info, times, fps=fps, width=size, height=size, crop=True, progress=progress
+    )
+    for indices, frame in frames:
+        flat_out[indices] = frame
     return out
 
 
@@ -625,70 +652,22 @@ def decode_frames_at(
     progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """uint8 RGB frames (N, H, W, 3), the picture as displayed (FFmpeg applies any rotation) at
-    `frame_size(info, max_side)`, showing each of `times` (seconds), from ONE decode.
-
-    FFmpeg emits a constant `rate` stream (at most the source rate): the frame nearest a time is
-    at most 1 / (2 * rate) away. Non-reference frames are not decoded (`skip_frame=noref`,
-    ~1/3 less decoding on H.264 with B-frames): a sample may show a neighbouring frame, tens of
-    milliseconds off. Memory: N frames, never the whole video. Times past the last decodable
-    frame get that frame; `progress(fraction)` follows the sample times.
-    """
+    `frame_size(info, max_side)`, showing each of `times` (seconds), from ONE decode at a
+    constant `rate` (at most the source rate), non-reference frames skipped. For a few frames
+    (tests, crops); a long video is read frame by frame with `iter_frames_at`."""
     width, height = frame_size(info, max_side)
     out = np.zeros((len(times), height, width, 3), dtype=np.uint8)
-    if len(times) == 0:
-        return out
     fps = min(info.fps or 25.0, rate)
-    sample = np.asarray(times, dtype=np.float64)
-    t0 = max(0.0, float(sample.min()) - 1.0)
-    span = float(sample.max()) - t0 + 1.0
-    wanted = np.rint((sample - t0) * fps).astype(np.int64).clip(min=0)
-    order = np.argsort(wanted, kind="stable")
-    sorted_wanted = wanted[order]
-    stream = (
-        _safe_input(
-            path, info.container or None, ss=f"{t0:.3f}", t=f"{span:.3f}", skip_frame="noref"
-        )
-        .video.filter("fps", fps=fps)
-        .filter("scale", width, height, flags="area")
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-        .global_args("-nostdin", "-v", "error", "-an", "-sn", "-dn")
+    frames = iter_frames_at(
+        path,
+        info,
+        np.asarray(times, dtype=np.float64),
+        fps=fps,
+        width=width,
+        height=height,
+        skip_noref=True,
+        progress=progress,
     )
-    process = stream.run_async(pipe_stdout=True, pipe_stderr=True)
-    drain = _StderrDrain(process.stderr)
-    drain.start()
-    timed_out = threading.Event()  # the watchdog pattern of decode_window_frames
-
-    def _kill() -> None:
-        timed_out.set()
-        process.kill()
-
-    watchdog = threading.Timer(decode_timeout_s(span), _kill)
-    watchdog.start()
-    frame_bytes = width * height * 3
-    next_needed, frame_index, frame = 0, -1, None
-    try:
-        while next_needed < len(sorted_wanted):
-            data = process.stdout.read(frame_bytes)
-            if len(data) < frame_bytes:
-                break
-            frame_index += 1
-            frame = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
-            while next_needed < len(sorted_wanted) and sorted_wanted[next_needed] <= frame_index:
-                out[order[next_needed]] = frame
-                next_needed += 1
-            if progress is not None:
-                progress(next_needed / len(sorted_wanted))
-    finally:
-        process.stdout.close()
-        returncode = process.wait()
-        watchdog.cancel()
-        drain.join(timeout=5)
-    if timed_out.is_set():
-        raise MediaTimeoutError(
-            f"{Path(path).name}: decoding the video took longer than {decode_timeout_s(span):.0f} s"
-        )
-    if frame is None or (next_needed < len(sorted_wanted) and returncode != 0):
-        detail = drain.tail.decode(errors="replace").strip() or f"ffmpeg exit code {returncode}"
-        raise DecodeFailedError(f"{Path(path).name}: the video could not be decoded ({detail})")
-    out[order[next_needed:]] = frame
+    for indices, frame in frames:
+        out[indices] = frame
     return out
