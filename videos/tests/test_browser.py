@@ -104,7 +104,7 @@ def _screenshot(driver, name: str, width: int = 1280) -> Path:
 
 
 def test_signup_upload_progress_results_and_seek(
-    live_server, celery_worker, media_root, talking_clip, browser, mailoutbox
+    live_server, celery_worker, media_root, talking_face_clip, browser, mailoutbox
 ):
     from selenium.webdriver.common.by import By
 
@@ -129,8 +129,8 @@ def test_signup_upload_progress_results_and_seek(
     browser.find_element(By.LINK_TEXT, "Upload").click()
     _wait(lambda: browser.current_url.endswith(reverse("upload")), 15, "the upload page")
     js(RECORD_UPLOAD_PROGRESS)
-    browser.find_element(By.ID, "id_file").send_keys(str(talking_clip))
-    assert "talking.mp4" in browser.find_element(By.ID, "file-chosen").text
+    browser.find_element(By.ID, "id_file").send_keys(str(talking_face_clip))
+    assert "talking-face.mp4" in browser.find_element(By.ID, "file-chosen").text
     browser.find_element(By.ID, "upload-submit").click()
     _wait(lambda: "/analyses/" in browser.current_url, 60, "the job page")
     js("window.sameDocument = true")  # gone if the page reloads
@@ -163,7 +163,11 @@ def test_signup_upload_progress_results_and_seek(
     words = " ".join(u.text for u in utterances).lower()
     assert "wonderful" in words or "terrible" in words, words
     assert browser.find_element(By.ID, "dominant-emotion").text.strip()
-    for canvas in ("timeline-chart", "sentiment-chart", "distribution-chart"):
+    # Which channels read the video, and the face channel beside the words.
+    channels = browser.find_element(By.ID, "channels").text
+    assert "Face" in channels and "fer-mini-xception" in channels and "Voice" in channels
+    assert browser.find_elements(By.CSS_SELECTOR, "#transcript .face-badge")
+    for canvas in ("timeline-chart", "sentiment-chart", "distribution-chart", "face-chart"):
         drawn = js(
             "const c = document.getElementById(arguments[0]), chart = Chart.getChart(c);"
             " return chart && [chart.config.type, c.width, chart.data.datasets[0].data.length];",
@@ -200,7 +204,7 @@ def test_signup_upload_progress_results_and_seek(
     browser.set_window_size(1280, 900)
     browser.get(base + reverse("dashboard"))
     row = browser.find_element(By.CSS_SELECTOR, "#jobs tbody tr")
-    assert "talking.mp4" in row.text and "Succeeded" in row.text and "100%" in row.text
+    assert "talking-face.mp4" in row.text and "Succeeded" in row.text and "100%" in row.text
     assert row.find_elements(By.CSS_SELECTOR, ".badge[class*='emotion-']")
     _screenshot(browser, "dashboard.png")
 
