@@ -6,11 +6,33 @@ cd "$ROOT"
 
 die() { echo "error: $*" >&2; exit 1; }
 
-for tool in ffmpeg ffprobe; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is required (FFmpeg reads the videos).
-  On Debian/Ubuntu:  sudo apt-get install -y ffmpeg
-  On macOS:          brew install ffmpeg"
-done
+# ensure_packages WHAT CHECK:PACKAGE ...: installs the Debian/Ubuntu packages whose CHECK (a
+# command on PATH, or a glob for files) is missing -- as root, or with passwordless sudo;
+# otherwise stops with the one line to run.
+ensure_packages() {
+  local what="$1"; shift
+  local missing=() pair check
+  for pair in "$@"; do
+    check="${pair%%:*}"
+    if [[ "$check" == /* ]]; then compgen -G "$check" >/dev/null && continue
+    else command -v "$check" >/dev/null 2>&1 && continue; fi
+    missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n)
+    else die "$what needs system packages. Run:  sudo apt-get install -y ${missing[*]}"; fi
+  fi
+  command -v apt-get >/dev/null 2>&1 \
+    || die "$what needs: ${missing[*]} (install them with your system's package manager)"
+  echo "Installing system packages for $what: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+ensure_packages "the product (FFmpeg reads the videos)" ffmpeg:ffmpeg ffprobe:ffmpeg
 
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
 [ -n "$PYTHON" ] || die "Python 3.11 is required (python3.11 not found)."
