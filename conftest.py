@@ -90,3 +90,14 @@ def inference_queue(redis_broker_url: str):
 
     yield messages
     client.delete("inference")
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit_counters(settings) -> None:
+    """Every test counts API requests from zero: user ids restart in each test database, so a
+    counter an earlier test left in the cache (for up to a minute) would throttle this one."""
+    import uuid
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+    }
