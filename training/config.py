@@ -51,6 +51,13 @@ class OptimConfig:
     # Compute the frozen embeddings + lower encoder layers once, not every epoch (see
     # training/prefix_cache.py); only matters when text_trainable_layers < the encoder's depth.
     cache_frozen: bool = True
+    # Augmentation towards transcripts: each punctuation run of a training utterance is dropped
+    # with this probability (training batches only; dev and inference read the text as is; its
+    # random stream is not part of --resume's state).
+    punctuation_dropout: float = 0.0
+    # ... and with this probability a training utterance has every `!` written as `.`, as
+    # Whisper transcribes it (the model learns to do without `!`, and still reads it).
+    exclamation_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in {"linear", "cosine"}:

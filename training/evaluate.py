@@ -2,7 +2,12 @@
 recall, confusion matrices (PNG) and a metrics JSON.
 
     python -m training.evaluate --checkpoint mlcore/weights/default.pt \
-        --split-csv ../shared/meld/dev_sent_emo.csv [--clips DIR] [--out DIR]
+        --split-csv ../shared/meld/dev_sent_emo.csv [--clips DIR] [--out DIR] \
+        [--speech [--speech-limit N] [--jobs 2]]
+
+`--speech` adds the through-speech scores (`training.speech_eval`: the lines spoken by
+espeak-ng and transcribed by the product's Whisper path, transcripts cached) beside the
+gold-text ones, in the printout and in metrics.json under `through_speech`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from tqdm import tqdm
 
 from mlcore.checkpoint import load_checkpoint
 from mlcore.labels import EMOTIONS, SENTIMENTS
-from training.meld import BucketBatchSampler, MeldCollator, MeldDataset, read_meld_csv
+from training import speech_eval
+from training.meld import (
+    BucketBatchSampler,
+    MeldCollator,
+    MeldDataset,
+    MeldUtterance,
+    read_meld_csv,
+)
 
 TASKS: dict[str, tuple[str, ...]] = {"emotion": EMOTIONS, "sentiment": SENTIMENTS}
 
@@ -166,14 +178,9 @@ def evaluate_checkpoint(
     tokenizer = AutoTokenizer.from_pretrained(
         info.config.resolved_text_encoder_path(), local_files_only=True
     )
-    loader = DataLoader(
-        dataset,
-        batch_sampler=BucketBatchSampler(
-            dataset.token_lengths(tokenizer), batch_size, shuffle=False
-        ),
-        collate_fn=MeldCollator(tokenizer, preprocess),
+    metrics = _score(
+        model, tokenizer, dataset, torch_device, batch_size=batch_size, progress=progress
     )
-    metrics = metrics_from_predictions(predict(model, loader, torch_device, progress=progress))
     metrics.update(
         checkpoint=str(checkpoint),
         model_version=info.model_version,
@@ -185,6 +192,32 @@ def evaluate_checkpoint(
     if out is not None:
         write_report(metrics, Path(out))
     return metrics
+
+
+def _score(model, tokenizer, dataset, device, *, batch_size: int, progress: bool) -> dict:
+    loader = DataLoader(
+        dataset,
+        batch_sampler=BucketBatchSampler(
+            dataset.token_lengths(tokenizer), batch_size, shuffle=False
+        ),
+        collate_fn=MeldCollator(tokenizer, dataset.preprocess),
+    )
+    return metrics_from_predictions(predict(model, loader, device, progress=progress))
+
+
+def score_utterances(
+    model: torch.nn.Module,
+    info,
+    tokenizer,
+    utterances: Sequence[MeldUtterance],
+    *,
+    device: torch.device,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> dict:
+    """Text-only metrics of a loaded checkpoint on the given utterances (e.g. transcripts)."""
+    dataset = MeldDataset(utterances, info.config.preprocess)
+    return _score(model, tokenizer, dataset, device, batch_size=batch_size, progress=progress)
 
 
 def format_summary(metrics: dict) -> str:
@@ -206,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="folder for metrics.json and confusion-matrix PNGs")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--speech", action="store_true", help="also score through speech (training.speech_eval)"
+    )
+    speech_eval.add_arguments(parser)
     args = parser.parse_args(argv)
     metrics = evaluate_checkpoint(
         args.checkpoint,
@@ -215,8 +252,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
+    if args.speech:
+        speech = speech_eval.through_speech_metrics(
+            args.checkpoint,
+            args.split_csv,
+            limit=args.speech_limit,
+            cache_dir=args.speech_cache,
+            whisper=args.whisper,
+            jobs=args.jobs,
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=False,
+        )
+        metrics["through_speech"] = speech_eval.brief(speech)
+        if args.out:
+            write_report(metrics, Path(args.out))
     print(f"{metrics['model_version']} on {metrics['split_csv']} ({metrics['examples']} examples)")
     print(format_summary(metrics))
+    if args.speech:
+        print(speech_eval.format_comparison(speech))
     if metrics["skipped"] or metrics["dropped"]:
         print(f"skipped clips: {metrics['skipped']}, dropped at decode: {metrics['dropped']}")
     if args.out:

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -163,8 +163,19 @@ def read_meld_csv(path: str | Path, context_utterances: int = 0) -> list[MeldUtt
                 _label(row["Sentiment"], SENTIMENTS, "sentiment", path, line),
             )
         )
+    contexts = _dialogue_contexts([(d, u, text) for d, u, text, *_ in raw], context_utterances)
+    return [
+        MeldUtterance(d, u, text, speaker, emotion, sentiment, contexts[d, u])
+        for d, u, text, speaker, emotion, sentiment in raw
+    ]
+
+
+def _dialogue_contexts(
+    lines: Iterable[tuple[int, int, str]], context_utterances: int
+) -> dict[tuple[int, int], str]:
+    """(dialogue, utterance) -> its context: the previous utterances of the dialogue."""
     dialogues: dict[int, list[tuple[int, str]]] = {}
-    for dialogue, utterance, text, *_ in raw:
+    for dialogue, utterance, text in lines:
         dialogues.setdefault(dialogue, []).append((utterance, text))
     contexts: dict[tuple[int, int], str] = {}
     for dialogue, turns in dialogues.items():
@@ -172,9 +183,23 @@ def read_meld_csv(path: str | Path, context_utterances: int = 0) -> list[MeldUtt
         texts = [text for _, text in turns]
         for i, (utterance, _) in enumerate(turns):
             contexts[dialogue, utterance] = context_string(texts[:i], context_utterances)
+    return contexts
+
+
+def with_texts(
+    utterances: Sequence[MeldUtterance], texts: Sequence[str], context_utterances: int
+) -> list[MeldUtterance]:
+    """The utterances with other texts (e.g. transcripts of the spoken lines), labels kept and
+    dialogue context rebuilt from the new texts, as `read_meld_csv` builds it."""
+    if len(texts) != len(utterances):
+        raise ValueError("one text per utterance")
+    contexts = _dialogue_contexts(
+        [(u.dialogue_id, u.utterance_id, t) for u, t in zip(utterances, texts, strict=True)],
+        context_utterances,
+    )
     return [
-        MeldUtterance(d, u, text, speaker, emotion, sentiment, contexts[d, u])
-        for d, u, text, speaker, emotion, sentiment in raw
+        replace(u, text=t, context=contexts[u.dialogue_id, u.utterance_id])
+        for u, t in zip(utterances, texts, strict=True)
     ]
 
 
@@ -301,24 +326,68 @@ class MeldDataset(Dataset):
         return lengths
 
 
+_PUNCTUATION = re.compile(r"[.,!?;:]+")
+
+
+def drop_punctuation(text: str, rng: np.random.Generator, p: float) -> str:
+    """Each run of punctuation removed with probability `p` (an augmentation towards what a
+    transcript may omit); words are never touched."""
+    if p <= 0:
+        return text
+    return _PUNCTUATION.sub(lambda m: "" if rng.random() < p else m.group(0), text)
+
+
+_EXCLAMATION = re.compile(r"!")
+
+
+def transcript_style(
+    text: str, rng: np.random.Generator, exclamation_p: float, punctuation_p: float
+) -> str:
+    """A training utterance written more like a transcript, at random: with probability
+    `exclamation_p` every `!` becomes `.` (Whisper wrote 2 in 1,109 spoken MELD dev lines whose
+    subtitles hold ~400), then each punctuation run is dropped with probability
+    `punctuation_p`."""
+    if exclamation_p > 0 and rng.random() < exclamation_p:
+        text = _EXCLAMATION.sub(".", text)
+    return drop_punctuation(text, rng, punctuation_p)
+
+
 class MeldCollator:
     """Items -> one batch: text tokenized by `mlcore.text.encode_texts` (padded to the batch's
     longest), log-mels (1, n_mels, steps) and frames (3, T, H, W) stacked. Items that failed to
-    decode are dropped and counted in `batch["dropped"]`."""
+    decode are dropped and counted in `batch["dropped"]`. Training batches may be written more
+    like transcripts at random first (`transcript_style`); dev and inference never are."""
 
-    def __init__(self, tokenizer, preprocess: PreprocessConfig) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        preprocess: PreprocessConfig,
+        *,
+        punctuation_dropout: float = 0.0,
+        exclamation_dropout: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
+        self.punctuation_dropout = punctuation_dropout
+        self.exclamation_dropout = exclamation_dropout
+        self.rng = np.random.default_rng(seed)
 
     def __call__(self, items: Sequence[dict]) -> dict:
         good = [item for item in items if "failed" not in item]
         batch: dict = {"dropped": len(items) - len(good), "size": len(good)}
         if not good:
             return batch
+        texts = [item["text"] for item in good]
+        if self.punctuation_dropout > 0 or self.exclamation_dropout > 0:
+            texts = [
+                transcript_style(t, self.rng, self.exclamation_dropout, self.punctuation_dropout)
+                for t in texts
+            ]
         batch["text"] = dict(
             encode_texts(
                 self.tokenizer,
-                [item["text"] for item in good],
+                texts,
                 [item["context"] for item in good],
                 self.preprocess,
             )

@@ -248,8 +248,15 @@ def train(
         train_set.token_lengths(tokenizer), opt.batch_size, shuffle=True, seed=opt.seed
     )
     workers = config.data.num_workers
+    train_collate = MeldCollator(
+        tokenizer,
+        config.model.preprocess,
+        punctuation_dropout=opt.punctuation_dropout,
+        exclamation_dropout=opt.exclamation_dropout,
+        seed=opt.seed,
+    )
     train_loader = DataLoader(
-        train_set, batch_sampler=sampler, collate_fn=collate, num_workers=workers
+        train_set, batch_sampler=sampler, collate_fn=train_collate, num_workers=workers
     )
     dev_loader = DataLoader(
         dev_set,
