@@ -132,24 +132,23 @@ def speak_and_transcribe(text: str | None, speaking: Speaking) -> dict:
 
 
 def _speak(text: str, wav: Path, speaking: Speaking) -> None:
-    """The line spoken by `make_speech_wav`, with PAUSE_S of silence before and after."""
+    """The line spoken by `make_speech_wav`, with PAUSE_S of silence before and after (the
+    layout of `make_speech_track`, which has no voice or speed option)."""
     import wave
 
-    from mlcore.testmedia import SPEECH_RATE, make_speech_wav
+    from mlcore.testmedia import SPEECH_RATE, _read_pcm, _silence, make_speech_wav
 
     raw = make_speech_wav(
         text, wav.with_suffix(".raw.wav"), voice=speaking.voice,
         words_per_minute=speaking.words_per_minute,
     )  # fmt: skip
-    with wave.open(str(raw), "rb") as f:
-        pcm = f.readframes(f.getnframes())
-    silence = b"\x00\x00" * round(PAUSE_S * SPEECH_RATE)
+    pcm = _silence(PAUSE_S) + _read_pcm(raw) + _silence(PAUSE_S)
+    raw.unlink()
     with wave.open(str(wav), "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(SPEECH_RATE)
-        f.writeframes(silence + pcm + silence)
-    raw.unlink()
+        f.writeframes(pcm)
 
 
 def _job(args: tuple[str | None, Speaking]) -> dict:
