@@ -32,7 +32,7 @@ TINY_MULTIMODAL = {
         "epochs": 3,
         "batch_size": 8,
         "lr_encoder": 1e-4,
-        "lr_head": 3e-3,
+        "lr_head": 1e-2,
         "warmup_ratio": 0.0,
         "patience": 10,
         "seed": 1,
