@@ -182,10 +182,20 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
 
 
 def enqueue_analysis(job: AnalysisJob) -> None:
+    job_id = str(job.pk)
+    # After commit: the worker must find the row, and a rolled-back job must never run.
+    transaction.on_commit(lambda: _send(job_id))
+
+
+def _send(job_id: str) -> None:
+    """Publish a committed job. The database says it is queued (and charged), so a broker that
+    refuses the message must not undo the job: it stays queued and the reaper resends it."""
     from worker.tasks import analyze_video
 
-    # After commit: the worker must find the row, and a rolled-back job must never run.
-    transaction.on_commit(lambda: analyze_video.delay(str(job.pk)))
+    try:
+        analyze_video.delay(job_id)
+    except Exception:  # noqa: BLE001 - any publish failure: kombu, redis, socket errors
+        log.exception("job %s: the broker refused the message; the reaper will resend it", job_id)
 
 
 def cancel_job(job: AnalysisJob) -> bool:

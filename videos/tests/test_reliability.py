@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
+from quotas.models import UsageRecord
 from videos.jobs import get_analyzer, run_analysis
 from videos.models import AnalysisJob, JobStatus
 from videos.reaper import reap_stuck_jobs
@@ -107,3 +109,24 @@ def test_reaper_requeues_fails_and_resends(postgres, user, media_root, inference
     assert stuck.status == JobStatus.FAILED and stuck.attempts == 2
     # A second pass finds nothing new to do right away.
     assert reap_stuck_jobs() == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_at_enqueue_keeps_the_committed_job(
+    postgres, api, media_root, talking_clip, app_on_broker, redis_broker_url, inference_queue
+):
+    """The job is committed and charged before its message is sent: a broker that refuses the
+    message must not cost the job its file or the client its 202; the reaper sends it later."""
+    app_on_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with talking_clip.open("rb") as fh:
+        response = api.post(reverse("api-analyses"), {"file": fh}, format="multipart")
+    assert response.status_code == 202, response.content
+    job = AnalysisJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.QUEUED
+    assert (media_root / job.video.file.name).read_bytes() == talking_clip.read_bytes()
+    assert UsageRecord.objects.get(job=job).refunded_at is None  # charged, as the 202 says
+
+    app_on_broker(redis_broker_url)  # the broker is back; the reaper's pass resends the job
+    AnalysisJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    assert reap_stuck_jobs()["resent"] == 1
+    assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]
