@@ -120,17 +120,29 @@ def create_direct_upload(owner, original_name: str) -> tuple[DirectUpload, dict]
     return upload, target
 
 
-def video_from_direct_upload(owner, upload_id) -> Video:
-    """Verify an object the client uploaded to S3 (size, ffprobe) and make it a Video."""
-    upload = (
-        DirectUpload.objects.select_for_update()
-        .filter(pk=upload_id, owner=owner, consumed_at__isnull=True)
-        .first()
-    )
-    if upload is None:
+def claim_direct_upload(owner, upload_id) -> DirectUpload:
+    """Mark the slot used in one short UPDATE (no lock held afterwards): a concurrent submit of
+    the same id is refused while this one downloads and probes. `release_direct_upload` gives it
+    back if the analysis is not created."""
+    now = timezone.now()
+    pending = DirectUpload.objects.filter(pk=upload_id, owner=owner, consumed_at__isnull=True)
+    if not pending.filter(expires_at__gte=now).update(consumed_at=now):
+        if pending.exists():
+            raise UploadRejected(
+                "upload_expired", "This upload slot has expired; request a new one."
+            )
         raise UploadRejected("unknown_upload", "No pending upload with this id.")
-    if upload.expires_at < timezone.now():
-        raise UploadRejected("upload_expired", "This upload slot has expired; request a new one.")
+    return DirectUpload.objects.get(pk=upload_id)
+
+
+def release_direct_upload(upload: DirectUpload) -> None:
+    DirectUpload.objects.filter(pk=upload.pk).update(consumed_at=None)
+
+
+def video_from_direct_upload(owner, upload: DirectUpload) -> Video:
+    """Verify an object the client uploaded to S3 (size, ffprobe) and make it a Video (unsaved).
+
+    Network and FFmpeg work: call it outside any transaction, on a claimed slot."""
     if not default_storage.exists(upload.key):
         raise UploadRejected("upload_missing", "Nothing was uploaded for this id yet.")
     # The presigned policy limits size, but S3-compatible servers may not enforce it: check here.
@@ -149,8 +161,6 @@ def video_from_direct_upload(owner, upload_id) -> Video:
         except UploadRejected:
             default_storage.delete(upload.key)  # refused media is not kept
             raise
-    upload.consumed_at = timezone.now()
-    upload.save(update_fields=["consumed_at"])
     video = Video(
         owner=owner, original_name=upload.original_name, size=size, sha256=sha256, **facts
     )
@@ -164,18 +174,28 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
     Raises quotas.services.QuotaExceeded (429) when the owner's monthly allowance is used up."""
     if (upload is None) == (upload_id is None):
         raise UploadRejected("invalid_request", "Send either a file or an upload_id.")
-    video = store_uploaded_video(owner, upload, name) if upload is not None else None
+    # Slow work (reading, copying, ffprobe) first, outside the transaction and its locks.
+    direct = None
+    if upload is not None:
+        video = store_uploaded_video(owner, upload, name)
+    else:
+        direct = claim_direct_upload(owner, upload_id)
+        try:
+            video = video_from_direct_upload(owner, direct)
+        except Exception:
+            release_direct_upload(direct)
+            raise
     try:
         with transaction.atomic():
-            if video is None:
-                video = video_from_direct_upload(owner, upload_id)
             video.save()
             job = AnalysisJob.objects.create(video=video, owner=owner)
             # Locks the owner's quota row until commit; refusing rolls the video and job back.
             quotas.charge_analysis(owner, job, video)
             enqueue_analysis(job)
     except Exception:
-        if video is not None and video.file.name and upload is not None:
+        if direct is not None:
+            release_direct_upload(direct)  # the object stays: the client may submit it again
+        else:
             video.file.delete(save=False)  # nothing lost, nothing orphaned
         raise
     return job

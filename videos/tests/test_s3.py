@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+from django.db import DatabaseError, connection, connections, transaction
 from django.urls import reverse
 
+from videos import services
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, DirectUpload, Video
 from videos.testing import make_stored_video
@@ -101,3 +104,47 @@ def test_player_is_sent_to_a_short_lived_presigned_url(client, user, other_user,
         assert 0 < int(query["Expires"][0]) - time.time() <= 300
     ranged = requests.get(location, headers={"Range": "bytes=100-199"}, timeout=30)
     assert ranged.status_code == 206 and ranged.content == data[100:200]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_slot_is_claimed_without_a_lock_held_while_downloading_and_probing(
+    api, s3_storage, talking_clip, inference_queue, monkeypatch
+):
+    """The download and ffprobe (up to 500 MB, many seconds) run outside any transaction: the
+    slot is already claimed (a second submit is refused) and its row is not locked meanwhile."""
+    upload_id = _direct_upload(api, talking_clip)
+    seen = {}
+
+    def probe_and_look(path, limits):
+        def other_connection():
+            try:
+                with transaction.atomic():
+                    row = DirectUpload.objects.select_for_update(nowait=True).get(pk=upload_id)
+                    seen["claimed"] = row.consumed_at is not None
+            except DatabaseError as exc:
+                seen["error"] = str(exc)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=other_connection)
+        thread.start()
+        thread.join()
+        seen["in_transaction"] = connection.in_atomic_block
+        return real_probe(path, limits)
+
+    real_probe = services.probe
+    monkeypatch.setattr(services, "probe", probe_and_look)
+    created = api.post(reverse("api-analyses"), {"upload_id": upload_id}, format="json")
+    assert created.status_code == 202, created.content
+    assert seen == {"claimed": True, "in_transaction": False}
+    assert DirectUpload.objects.get(pk=upload_id).consumed_at is not None
+
+
+@pytest.mark.django_db
+def test_slot_is_released_when_nothing_was_uploaded_yet(api, s3_storage):
+    slot = api.post(reverse("api-uploads"), {"filename": "later.mp4"}, format="json").json()
+    response = api.post(reverse("api-analyses"), {"upload_id": slot["upload_id"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "upload_missing"
+    assert DirectUpload.objects.get(pk=slot["upload_id"]).consumed_at is None  # may try again
