@@ -219,3 +219,22 @@ def make_lying_duration(path: str | Path, segment: str | Path, *, copies: int = 
     path = Path(path)
     path.write_bytes(Path(segment).read_bytes() * copies)
     return path
+
+
+def make_index_only(source: str | Path, path: str | Path) -> Path:
+    """A faststart MP4 (`source`) with its media data removed: ftyp + moov, then an empty mdat.
+    The index promises seconds of audio and video; there is not one packet to decode."""
+    import struct
+
+    data = Path(source).read_bytes()
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if kind == b"mdat":
+            break
+        offset += size
+    else:
+        raise ValueError(f"{source} has no mdat box")
+    path = Path(path)
+    path.write_bytes(data[:offset] + struct.pack(">I4s", 8, b"mdat"))
+    return path

@@ -62,7 +62,10 @@ def _clean_name(name: str) -> str:
     return Path(name or "video").name[:255] or "video"
 
 
-def _verify_media(path: Path, size: int, max_bytes: int, limits: MediaLimits) -> dict:
+def _verify_media(
+    path: Path, size: int, max_bytes: int, limits: MediaLimits, display_name: str
+) -> dict:
+    """Probe the file at `path` (a temp file); refusals name the user's file, `display_name`."""
     if size == 0:
         raise UploadRejected("empty_file", "The file is empty.")
     if size > max_bytes:
@@ -70,7 +73,7 @@ def _verify_media(path: Path, size: int, max_bytes: int, limits: MediaLimits) ->
     try:
         info = probe(path, limits)
     except MediaError as exc:
-        raise UploadRejected(exc.code, str(exc)) from exc
+        raise UploadRejected(exc.code, exc.message.replace(path.name, display_name)) from exc
     return {
         "duration": info.duration,
         "width": info.width,
@@ -86,10 +89,9 @@ def store_uploaded_video(owner, upload: IO[bytes], original_name: str) -> Video:
     with tempfile.NamedTemporaryFile(prefix="upload-") as tmp:
         size, sha256 = copy_and_hash(upload, tmp, max_bytes)
         tmp.flush()
-        facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
-        video = Video(
-            owner=owner, original_name=_clean_name(original_name), size=size, sha256=sha256, **facts
-        )
+        name = _clean_name(original_name)
+        facts = _verify_media(Path(tmp.name), size, max_bytes, limits, name)
+        video = Video(owner=owner, original_name=name, size=size, sha256=sha256, **facts)
         tmp.seek(0)
         video.file.save("source", File(tmp), save=False)
     return video
@@ -157,7 +159,7 @@ def video_from_direct_upload(owner, upload: DirectUpload) -> Video:
         size, sha256 = copy_and_hash(src, tmp, max_bytes)
         tmp.flush()
         try:
-            facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
+            facts = _verify_media(Path(tmp.name), size, max_bytes, limits, upload.original_name)
         except UploadRejected:
             default_storage.delete(upload.key)  # refused media is not kept
             raise

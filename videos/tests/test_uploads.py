@@ -35,7 +35,12 @@ def test_empty_file(api, media_root, tmp_path):
 def test_text_file_named_mp4(api, media_root, tmp_path):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 100)
-    _assert_refused(_post(api, path), "not_media")
+    response = _post(api, path)
+    _assert_refused(response, "not_media")
+    # The user's file is named, not our temp file; FFmpeg's own words stay in the log.
+    message = response.json()["error"]["message"]
+    assert message.startswith("notes.mp4 ") and "upload-" not in message
+    assert "Invalid data" not in message
 
 
 @pytest.mark.django_db
@@ -47,6 +52,14 @@ def test_truncated_mp4(api, media_root, talking_clip, tmp_path):
     assert response.status_code == 400
     assert response.json()["error"]["code"] in {"truncated", "not_media", "decode_failed"}
     assert AnalysisJob.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_index_without_media_data(api, media_root, talking_clip, tmp_path):
+    """3 kB of ftyp + moov: refused at upload, not a charged "no speech" success."""
+    path = testmedia.make_index_only(talking_clip, tmp_path / "holiday.mp4")
+    _assert_refused(_post(api, path), "no_media_data")
+    assert "holiday.mp4" in _post(api, path).json()["error"]["message"]
 
 
 @pytest.mark.django_db
