@@ -46,6 +46,8 @@ def reap_stuck_jobs() -> dict[str, int]:
             else:
                 job.status, job.stage, job.progress = JobStatus.QUEUED, "requeued", 0
                 job.task_id = ""
+                # For a queued job, heartbeat_at is when it was last sent: not "lost" yet.
+                job.heartbeat_at = now
                 enqueue_analysis(job)
                 counts["requeued"] += 1
             job.save()

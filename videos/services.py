@@ -253,6 +253,9 @@ def retry_job(job: AnalysisJob) -> AnalysisJob:
         locked.error_code = locked.error_message = ""
         locked.attempts = 0
         locked.finished_at = None
+        locked.task_id = ""
+        # Queued (and sent) now: the reaper must not take the old times for a lost message.
+        locked.queued_at = locked.heartbeat_at = timezone.now()
         locked.save()
         quotas.recharge_job(locked.pk)  # a failed job was refunded; running again counts again
         enqueue_analysis(locked)

@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from quotas.models import UsageRecord
-from videos.jobs import get_analyzer, run_analysis
+from videos.jobs import JobCanceled, ProgressReporter, get_analyzer, run_analysis
 from videos.models import AnalysisJob, JobStatus
 from videos.reaper import reap_stuck_jobs
+from videos.services import retry_job
 from videos.testing import make_stored_video
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -130,3 +131,41 @@ def test_broker_down_at_enqueue_keeps_the_committed_job(
     AnalysisJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
     assert reap_stuck_jobs()["resent"] == 1
     assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requeued_job_is_sent_once_per_reaper_pass(postgres, user, media_root, inference_queue):
+    """A stuck run queued long ago is requeued (one message), not also resent as "lost"."""
+    long_ago = timezone.now() - timedelta(hours=3)
+    stuck = _job(user, status=JobStatus.RUNNING, task_id="dead", attempts=1, heartbeat_at=long_ago)
+    AnalysisJob.objects.filter(pk=stuck.pk).update(queued_at=long_ago, started_at=long_ago)
+    assert reap_stuck_jobs() == {"requeued": 1, "failed": 0, "resent": 0}
+    assert [m["args"] for m in inference_queue()] == [[str(stuck.pk)]]
+    assert reap_stuck_jobs() == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_job_is_not_resent_by_the_next_reaper_pass(
+    postgres, user, media_root, inference_queue
+):
+    long_ago = timezone.now() - timedelta(days=2)
+    job = _job(user, status=JobStatus.FAILED, error_code="not_media", task_id="old", attempts=1)
+    AnalysisJob.objects.filter(pk=job.pk).update(queued_at=long_ago, heartbeat_at=long_ago)
+    retry_job(job)
+    assert reap_stuck_jobs()["resent"] == 0
+    assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]  # the retry's own message
+    job.refresh_from_db()
+    assert (job.status, job.task_id, job.attempts) == (JobStatus.QUEUED, "", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_was_taken_over_stops_writing_progress(postgres, user, media_root):
+    job = _job(user, status=JobStatus.RUNNING, task_id="new-owner", attempts=2, progress=10)
+    report = ProgressReporter(str(job.pk), task_id="old-owner")
+    with pytest.raises(JobCanceled):
+        report("transcribe", 0.5)
+    job.refresh_from_db()
+    assert (job.stage, job.progress) == ("queued", 10)
+    ProgressReporter(str(job.pk), task_id="new-owner")("transcribe", 0.5)  # the owner still can
+    job.refresh_from_db()
+    assert job.stage == "transcribe" and job.progress > 10
