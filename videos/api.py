@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -59,6 +60,21 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         response.data = error_body(code, str(getattr(exc, "detail", exc)))
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: the API's JSON error shape under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: as not_found; the exception itself is logged by Django, never shown."""
+    if request.path.startswith("/api/"):
+        message = "The server failed to handle this request; the error has been logged."
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)
 
 
 def _own_jobs(request: Request):
