@@ -32,7 +32,9 @@ def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
     """With nothing set, settings pick SQLite under var/, local files, filesystem broker."""
     import importlib
 
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME"):
+    for name in (
+        "DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME", "CACHE_URL", "REDIS_URL"
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     from config.settings import base
@@ -45,6 +47,10 @@ def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
         assert (tmp_path / "broker" / "queue").is_dir()
         assert fresh.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
         assert fresh.MEDIA_ROOT == tmp_path / "media"
+        # Rate-limit counters shared by every web process (not per-process memory).
+        cache = fresh.CACHES["default"]
+        assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+        assert cache["LOCATION"] == str(tmp_path / "cache")
     finally:
         monkeypatch.undo()
         importlib.reload(base)
