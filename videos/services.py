@@ -57,9 +57,14 @@ def _too_large(limit: int) -> UploadRejected:
     )
 
 
+def display_name(name: str) -> str:
+    """The user's file name as given, for display only (escaped on output), never a path:
+    slashes become look-alikes, so "<script>alert(1)</script>.mp4" is kept whole."""
+    return name.replace("/", "\u2215").replace("\\", "\u2216")
+
+
 def _clean_name(name: str) -> str:
-    """For display only: never used as a storage path."""
-    return Path(name or "video").name[:255] or "video"
+    return display_name(name or "").strip()[:255] or "video"
 
 
 def _verify_media(
