@@ -198,8 +198,8 @@ def run_analysis(job_id: str, task_id: str = "") -> None:
         return
     except TRANSIENT_ERRORS:
         raise
-    except Exception as exc:  # noqa: BLE001 - any other failure ends the job with its reason
+    except Exception:  # noqa: BLE001 - any other failure ends the job; the reason is logged
         log.exception("job %s failed", job_id)
-        _fail(job, "internal_error", f"The analysis failed: {exc}")
+        _fail(job, "internal_error", "The analysis failed because of an error on our side.")
         return
     save_results(job_id, result, task_id)

@@ -36,7 +36,8 @@ def analyze_video(self, job_id: str) -> None:
         run_analysis(job_id, task_id=self.request.id or "")
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= self.max_retries:
-            fail_job(job_id, "service_unavailable", f"A service stayed unavailable: {exc}")
+            log.error("job %s: a service stayed unavailable: %r", job_id, exc)
+            fail_job(job_id, "service_unavailable", "A service we depend on stayed unavailable.")
             return
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
 

@@ -137,3 +137,10 @@ def resolve_handler(dotted: str):
     from django.utils.module_loading import import_string
 
     return import_string(dotted)
+
+
+def test_deployment_files_ship_no_secret():
+    compose = (ROOT / "compose.yaml").read_text()
+    line = next(x for x in compose.splitlines() if "DJANGO_SECRET_KEY:" in x)
+    assert "${DJANGO_SECRET_KEY:?" in line  # compose refuses to start without one
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
