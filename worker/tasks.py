@@ -44,9 +44,10 @@ def analyze_video(self, job_id: str) -> None:
 
 @shared_task(name="worker.tasks.reap_stuck_jobs")
 def reap_stuck_jobs() -> dict[str, int]:
+    from videos.reaper import clean_expired_uploads
     from videos.reaper import reap_stuck_jobs as reap
 
-    return reap()
+    return {**reap(), "expired_uploads_removed": clean_expired_uploads()}
 
 
 @worker_process_init.connect

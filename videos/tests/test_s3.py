@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
+from uuid import UUID
 
 import pytest
 import requests
 from django.db import DatabaseError, connection, connections, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from videos import services
 from videos.jobs import run_analysis
 from videos.models import AnalysisJob, DirectUpload, Video
+from videos.reaper import clean_expired_uploads
 from videos.testing import make_stored_video
+from worker.tasks import reap_stuck_jobs as reap_task
 
 
 def _direct_upload(api, path) -> str:
@@ -148,3 +153,26 @@ def test_slot_is_released_when_nothing_was_uploaded_yet(api, s3_storage):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "upload_missing"
     assert DirectUpload.objects.get(pk=slot["upload_id"]).consumed_at is None  # may try again
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_expired_slots_and_their_objects_are_cleaned(
+    api, s3_storage, talking_clip, tmp_path, inference_queue
+):
+    abandoned = _direct_upload(api, talking_clip)  # uploaded, never submitted
+    pending = _direct_upload(api, talking_clip)  # still within its hour
+    used = _direct_upload(api, talking_clip)
+    assert api.post(reverse("api-analyses"), {"upload_id": used}, format="json").status_code == 202
+    past = timezone.now() - timedelta(days=2)
+    DirectUpload.objects.filter(pk__in=[abandoned, used]).update(expires_at=past)
+    keys = {pk: DirectUpload.objects.get(pk=pk).key for pk in (abandoned, pending, used)}
+
+    # What Celery beat runs every minute.
+    assert reap_task()["expired_uploads_removed"] == 2
+    assert clean_expired_uploads() == 0
+    assert set(DirectUpload.objects.values_list("pk", flat=True)) == {UUID(pending)}
+    assert not s3_storage.exists(keys[abandoned])
+    assert s3_storage.exists(keys[pending])
+    assert s3_storage.exists(keys[used])  # it is the analysed video now
+    assert Video.objects.get().file.name == keys[used]
