@@ -407,11 +407,12 @@ def load_audio(
     `max_seconds` if given: a file can never decode to more than its bound, whatever it claims).
 
     FFmpeg resamples and downmixes; video is not decoded (`-vn`). 30 min at 16 kHz is ~115 MB.
-    `container` forces the demuxer `probe` found.
+    `container` forces the demuxer `probe` found. Of several audio streams, the first is used.
     """
     path = Path(path)
     options = {"t": f"{max_seconds:.3f}"} if max_seconds else {}
-    node = _safe_input(path, container, **options).output(
+    # The first audio stream, the one `probe` reports (FFmpeg's own pick may be another).
+    node = _safe_input(path, container, **options)["a:0"].output(
         "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None
     )
     out = _run_ffmpeg(node, path, decode_timeout_s(max_seconds or 1800.0), "audio")

@@ -130,6 +130,16 @@ def test_an_audio_track_without_data_is_an_error_not_silence(talking_clip, tmp_p
     assert caught.value.code == "no_media_data"
 
 
+def test_the_first_audio_stream_is_the_one_decoded(tmp_path):
+    """The probe reports the first audio stream; the decode must use that one too, not
+    FFmpeg's pick (the stream with the most channels)."""
+    path = testmedia.make_many_audio_streams(tmp_path / "many.mp4", streams=3)
+    info = probe(path)
+    audio = load_audio(path, 16_000, container=info.container)
+    spectrum = np.abs(np.fft.rfft(audio[:16_000]))
+    assert abs(int(np.argmax(spectrum)) - 220) <= 2  # Hz: the first stream's tone, not 880
+
+
 def test_decode_failed_when_ffmpeg_cannot_decode(silent_clip):
     with pytest.raises(DecodeFailedError) as caught:
         load_audio(silent_clip)  # no audio stream to decode
