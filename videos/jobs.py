@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -191,7 +192,11 @@ def run_analysis(job_id: str, task_id: str = "") -> None:
         log.info("job %s canceled or taken over while running", job_id)
         return
     except MediaError as exc:
-        _fail(job, exc.code, str(exc))
+        # MediaError messages start with the file's name: ours is an id, tell the user's.
+        stored, message = Path(job.video.file.name).name, exc.message
+        if message.startswith(stored):
+            message = job.video.original_name + message.removeprefix(stored)
+        _fail(job, exc.code, message)
         return
     except SoftTimeLimitExceeded:
         _fail(job, "timeout", "The analysis took longer than the time limit.")

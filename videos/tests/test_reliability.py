@@ -42,6 +42,7 @@ def test_redelivery_of_the_owning_message_takes_over(postgres, user, media_root)
     job.refresh_from_db()
     assert job.attempts == 2
     assert job.status == JobStatus.FAILED and job.error_code == "not_media"
+    assert job.error_message.startswith("clip.mp4 ")  # the user's name, not our stored one
 
 
 @pytest.mark.django_db(transaction=True)
