@@ -68,9 +68,9 @@ def _clean_name(name: str) -> str:
 
 
 def _verify_media(
-    path: Path, size: int, max_bytes: int, limits: MediaLimits, display_name: str
+    path: Path, size: int, max_bytes: int, limits: MediaLimits, shown_name: str
 ) -> dict:
-    """Probe the file at `path` (a temp file); refusals name the user's file, `display_name`."""
+    """Probe the file at `path` (a temp file); refusals name the user's file, `shown_name`."""
     if size == 0:
         raise UploadRejected("empty_file", "The file is empty.")
     if size > max_bytes:
@@ -78,7 +78,7 @@ def _verify_media(
     try:
         info = probe(path, limits)
     except MediaError as exc:
-        raise UploadRejected(exc.code, exc.message.replace(path.name, display_name)) from exc
+        raise UploadRejected(exc.code, exc.message.replace(path.name, shown_name)) from exc
     return {
         "duration": info.duration,
         "width": info.width,
