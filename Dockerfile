@@ -17,10 +17,11 @@ RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /a
 USER app
 
 FROM base AS web
+ENV WEB_WORKERS=3
 RUN DJANGO_SECRET_KEY=build DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live')"
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_WORKERS:-3} --timeout 120 --access-logfile -"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi:application -c config/gunicorn.py --bind 0.0.0.0:8000"]
 
 FROM base AS worker
 ENV WORKER_QUEUES=default,inference

@@ -6,7 +6,7 @@ only on a developer's machine that lacks it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
@@ -101,3 +101,22 @@ def fresh_rate_limit_counters(settings) -> None:
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
     }
+
+
+@pytest.fixture
+def app_on_broker() -> Iterator[Callable[[str | None], None]]:
+    """Points this process's Celery producer (what `enqueue_analysis` sends with) at another
+    broker for the test, then back."""
+    from config.celery import app
+
+    original = app.conf.get("broker_write_url")
+
+    def switch(url: str | None) -> None:
+        # The write URL, because a CELERY_BROKER_URL environment variable outranks broker_url.
+        app.conf.broker_write_url = url
+        # The connection and producer pools are built once, from the broker URL at first use.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    yield switch
+    switch(original)

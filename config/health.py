@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.db import connection
@@ -11,6 +12,8 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+log = logging.getLogger(__name__)
+
 
 @never_cache
 def live(request: HttpRequest) -> JsonResponse:
@@ -18,16 +21,17 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _database_ok() -> str | None:
+def _database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return str(exc)
-    return None
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        log.warning("readiness: database unavailable", exc_info=True)
+        return False
+    return True
 
 
-def _broker_ok() -> str | None:
+def _broker_ok() -> bool:
     from kombu import Connection
 
     try:
@@ -37,17 +41,19 @@ def _broker_ok() -> str | None:
             transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return str(exc)
-    return None
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        log.warning("readiness: broker unavailable", exc_info=True)
+        return False
+    return True
 
 
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
+    # Which dependency is down, never the exception's text (hosts, versions): that is logged.
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     body = {
-        "status": "ok" if not any(checks.values()) else "unavailable",
-        "checks": {name: error or "ok" for name, error in checks.items()},
+        "status": "ok" if all(checks.values()) else "unavailable",
+        "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
     }
     return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
 

@@ -15,3 +15,7 @@ urlpatterns = [
     path("api/v1/", include("quotas.urls")),
     path("", include("videos.urls")),
 ]
+
+# JSON in the API's error shape under /api/ (DEBUG is off in the product), HTML elsewhere.
+handler404 = "videos.api.not_found"
+handler500 = "videos.api.server_error"

@@ -8,7 +8,7 @@ Loaded with `torch.load(weights_only=True)`: no pickled code runs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -78,7 +78,9 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "model_version": model_version,
         "trained": bool(trained),
-        "config": _plain(config.to_dict()),
+        # The backbone's weights are in `weights`: the training host's file path is not kept
+        # (another host has no such file); its name is recorded in video_backbone_init.
+        "config": _plain(replace(config, video_backbone_weights="").to_dict()),
         "labels": {"emotion": list(EMOTIONS), "sentiment": list(SENTIMENTS)},
         "modalities": list(config.modalities),
         "video_backbone_init": video_init,
@@ -130,7 +132,8 @@ def load_checkpoint(
     """Build the model from a checkpoint, in eval mode on `device`."""
     payload = read_checkpoint(path)
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        # Older checkpoints stored the training host's backbone path: the weights are here.
+        config = replace(ModelConfig.from_dict(payload["config"]), video_backbone_weights="")
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path} has an invalid model config: {exc}") from exc
     if require_modalities and not set(require_modalities) <= set(config.modalities):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import struct
 import subprocess
 import threading
@@ -22,19 +23,25 @@ import torch
 
 from mlcore.config import PreprocessConfig
 
+log = logging.getLogger(__name__)
+
 # --- Errors ---
 
 
 class MediaError(Exception):
-    """A file the analysis cannot use. `code` is machine-readable, the message is for people."""
+    """A file the analysis cannot use. `code` is machine-readable, the message is for people;
+    `detail` is FFmpeg's own text, for the log (it is logged here, never shown to users)."""
 
     code = "media_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         if code is not None:
             self.code = code
+        if detail:
+            log.warning("%s [ffmpeg: %s]", message, detail)
 
 
 class NotMediaError(MediaError):
@@ -77,6 +84,10 @@ class MediaTimeoutError(MediaError):
     code = "media_timeout"
 
 
+class NoMediaDataError(MediaError):
+    code = "no_media_data"
+
+
 MEDIA_ERROR_CODES: tuple[str, ...] = tuple(
     cls.code
     for cls in (
@@ -90,6 +101,7 @@ MEDIA_ERROR_CODES: tuple[str, ...] = tuple(
         UnsupportedContainerError,
         DurationMismatchError,
         MediaTimeoutError,
+        NoMediaDataError,
     )
 )
 
@@ -153,7 +165,9 @@ def _run_ffmpeg(node, path: Path, timeout_s: float, what: str) -> bytes:
         ) from exc
     if done.returncode != 0:
         raise DecodeFailedError(
-            f"{path.name}: the {what} could not be decoded ({_tail(done.stderr, path)})"
+            f"{path.name}: the {what} could not be decoded (the file is damaged or uses a codec "
+            "we do not read)",
+            detail=_tail(done.stderr, path),
         )
     return done.stdout
 
@@ -261,19 +275,24 @@ def _tail(stderr: bytes | None, path: Path) -> str:
     return last.replace(_file_url(path), path.name).replace(str(path.resolve()), path.name)
 
 
-def _ffprobe(path: Path) -> dict:
-    """ffprobe's JSON for the file, read with the same restrictions as every decode."""
-    command = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams"]
-    for key, value in _input_options(None).items():
+def _run_ffprobe(path: Path, args: list[str], container: str | None = None):
+    """ffprobe on the file with the same restrictions as every decode, bounded in time."""
+    command = ["ffprobe", "-v", "error", *args]
+    for key, value in _input_options(container).items():
         command += [f"-{key}", value]
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [*command, _file_url(path)], capture_output=True, timeout=PROBE_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired as exc:
         raise MediaTimeoutError(
             f"{path.name}: reading the file's structure took longer than {PROBE_TIMEOUT_S:.0f} s"
         ) from exc
+
+
+def _ffprobe(path: Path) -> dict:
+    """ffprobe's JSON for the file (format and streams)."""
+    done = _run_ffprobe(path, ["-of", "json", "-show_format", "-show_streams"])
     if done.returncode != 0:
         if b"not on whitelist" in done.stderr:
             raise UnsupportedContainerError(
@@ -282,6 +301,14 @@ def _ffprobe(path: Path) -> dict:
             )
         raise _ProbeFailed(_tail(done.stderr, path))
     return json.loads(done.stdout or b"{}")
+
+
+def _has_packet(path: Path, stream_index: int, container: str) -> bool:
+    """Whether the stream's first packet can be read. An index (MP4 moov) probes fine without
+    any media data behind it; reading one packet tells, in ~30 ms whatever the file's size."""
+    args = ["-of", "csv=p=0", "-select_streams", str(stream_index)]
+    args += ["-read_intervals", "%+#1", "-show_entries", "packet=size"]
+    return bool(_run_ffprobe(path, args, container).stdout.strip())
 
 
 class _ProbeFailed(Exception):
@@ -311,10 +338,19 @@ def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> MediaInfo:  
         detail = str(exc)
         if truncated is False:  # a well-formed MP4 box layout that FFmpeg still cannot read
             raise TruncatedMediaError(
-                f"{path.name} is damaged and cannot be read ({detail})"
+                f"{path.name} is damaged and cannot be read", detail=detail
             ) from exc
-        raise NotMediaError(f"{path.name} is not a video file FFmpeg can read ({detail})") from exc
-    return _check(path.name, probed, limits)
+        raise NotMediaError(
+            f"{path.name} is not a video file we can read; send {SUPPORTED_CONTAINERS}",
+            detail=detail,
+        ) from exc
+    info = _check(path.name, probed, limits)
+    if not _has_packet(path, int(_video_stream(probed["streams"])["index"]), info.container):
+        raise NoMediaDataError(
+            f"{path.name} holds no video data, only its index (an export or copy that did not "
+            "finish); export the video again and upload the complete file"
+        )
+    return info
 
 
 def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
@@ -371,11 +407,12 @@ def load_audio(
     `max_seconds` if given: a file can never decode to more than its bound, whatever it claims).
 
     FFmpeg resamples and downmixes; video is not decoded (`-vn`). 30 min at 16 kHz is ~115 MB.
-    `container` forces the demuxer `probe` found.
+    `container` forces the demuxer `probe` found. Of several audio streams, the first is used.
     """
     path = Path(path)
     options = {"t": f"{max_seconds:.3f}"} if max_seconds else {}
-    node = _safe_input(path, container, **options).output(
+    # The first audio stream, the one `probe` reports (FFmpeg's own pick may be another).
+    node = _safe_input(path, container, **options)["a:0"].output(
         "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, vn=None
     )
     out = _run_ffmpeg(node, path, decode_timeout_s(max_seconds or 1800.0), "audio")
@@ -399,6 +436,11 @@ def load_checked_audio(path: str | Path, info: MediaInfo, sample_rate: int) -> n
     bound = decode_bound_s(info)
     # One second past the bound is enough to tell "longer than declared" without decoding it all.
     audio = load_audio(path, sample_rate, max_seconds=bound + 1.0, container=info.container)
+    if len(audio) == 0:  # a declared audio track without data is a broken file, not silence
+        raise NoMediaDataError(
+            f"{Path(path).name} declares an audio track but holds no audio data; export the "
+            "video again and upload the complete file"
+        )
     if len(audio) > bound * sample_rate:
         raise DurationMismatchError(
             f"{Path(path).name} declares {info.duration:.1f} s but its audio runs longer "
@@ -570,7 +612,11 @@ def iter_frames_at(
         )
     if frame is None or (next_needed < len(sorted_wanted) and returncode != 0):
         detail = drain.tail.decode(errors="replace").strip() or f"ffmpeg exit code {returncode}"
-        raise DecodeFailedError(f"{Path(path).name}: the video could not be decoded ({detail})")
+        raise DecodeFailedError(
+            f"{Path(path).name}: the video could not be decoded (the file is damaged or uses a "
+            "codec we do not read)",
+            detail=detail,
+        )
     if next_needed < len(sorted_wanted):  # a video track shorter than the audio
         yield order[next_needed:], frame
 

@@ -285,4 +285,53 @@ def make_video_variant(
         )  # fmt: skip
     finally:
         encoded.unlink(missing_ok=True)
+
+
+def make_index_only(source: str | Path, path: str | Path) -> Path:
+    """A faststart MP4 (`source`) with its media data removed: ftyp + moov, then an empty mdat.
+    The index promises seconds of audio and video; there is not one packet to decode."""
+    import struct
+
+    data = Path(source).read_bytes()
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if kind == b"mdat":
+            break
+        offset += size
+    else:
+        raise ValueError(f"{source} has no mdat box")
+    path = Path(path)
+    path.write_bytes(data[:offset] + struct.pack(">I4s", 8, b"mdat"))
+    return path
+
+
+def make_many_audio_streams(path: str | Path, *, streams: int = 8, seconds: float = 3.0) -> Path:
+    """A video with `streams` audio streams: the first a mono 220 Hz tone, the others stereo
+    880 Hz tones, the second one flagged as the default (what FFmpeg itself would pick)."""
+    path = Path(path)
+    args = ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=160x120:d={seconds}"]
+    args += ["-f", "lavfi", "-i", f"sine=f=220:d={seconds}"]
+    args += ["-f", "lavfi", "-i", f"sine=f=880:d={seconds},pan=stereo|c0=c0|c1=c0"]
+    args += ["-map", "0:v", "-map", "1:a"] + ["-map", "2:a"] * (streams - 1)
+    args += ["-disposition:a:0", "0", "-disposition:a:1", "default"]  # FFmpeg's pick: the 2nd
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)]
+    _run(args)
+    return path
+
+
+def make_long_audio(path: str | Path, *, video_s: float = 2.0, audio_s: float = 12.0) -> Path:
+    """A short video track with a much longer audio track (speech, then silence)."""
+    path = Path(path)
+    speech = path.with_suffix(".speech.wav")
+    make_speech_track(["The picture stops long before the sound does."], speech)
+    _run(
+        [
+            "ffmpeg", "-y", "-v", "error",
+            "-f", "lavfi", "-i", f"testsrc2=s=160x120:r=25:d={video_s}",
+            "-i", str(speech), "-af", "apad", "-t", f"{audio_s}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path),
+        ]
+    )  # fmt: skip
+    speech.unlink(missing_ok=True)
     return path

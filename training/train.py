@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import math
+import pickle
 import random
 import sys
 import time
@@ -168,6 +169,17 @@ def _save_state(path: Path, **state: object) -> None:
     tmp.replace(path)  # a crash mid-save keeps the previous state
 
 
+def _load_state(path: str | Path) -> dict:
+    """A last_state.pt: tensors and plain containers only (weights_only), never pickled code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path} is not a training state file ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path} is not a training state file")
+    return state
+
+
 def _trim_log(path: Path, last_epoch: int) -> None:
     """Drop log lines of epochs after `last_epoch` (written before a crash, then redone)."""
     if not path.exists():
@@ -287,9 +299,7 @@ def train(
     start_epoch, best_score, best_epoch, bad_epochs = 0, -math.inf, None, 0
     log_path = out / "metrics.jsonl"
     if resume is not None:
-        state = torch.load(resume, map_location="cpu", weights_only=False)
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"{resume} is not a training state file")
+        state = _load_state(resume)
         if state["config"] != config.to_dict():
             raise ValueError(f"{resume} was written by a run with a different config")
         model.load_state_dict(state["model"])
@@ -450,8 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
     elif args.resume:
         # The run's own config, stored in its state file.
-        state = torch.load(args.resume, map_location="cpu", weights_only=False)
-        config = config_from_dict(state["config"])
+        config = config_from_dict(_load_state(args.resume)["config"])
     else:
         parser.error("give --config, or --resume with a last_state.pt")
     result = train(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -13,7 +16,7 @@ from rest_framework.views import APIView, exception_handler
 from accounts.api_keys import create_api_key, revoke_api_key
 from accounts.models import ApiKey
 from videos import services
-from videos.errors import ServiceError
+from videos.errors import ServiceError, UploadRejected
 from videos.models import AnalysisJob, JobStatus
 from videos.serializers import (
     AnalysisCreateSerializer,
@@ -61,13 +64,48 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: the API's JSON error shape under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: as not_found; the exception itself is logged by Django, never shown."""
+    if request.path.startswith("/api/"):
+        message = "The server failed to handle this request; the error has been logged."
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)
+
+
+class _NameKeepingParser(DjangoMultiPartParser):
+    def sanitize_file_name(self, file_name: str) -> str | None:
+        # Django keeps what follows the last slash ("script>.mp4"); the name is only shown.
+        return super().sanitize_file_name(services.display_name(file_name))
+
+
+class UploadParser(MultiPartParser):
+    """DRF's multipart parser, keeping the file's name whole (see services.display_name)."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
+        request = parser_context["request"]
+        meta = {**request.META, "CONTENT_TYPE": media_type}
+        encoding = parser_context.get("encoding") or "utf-8"
+        try:
+            parser = _NameKeepingParser(meta, stream, request.upload_handlers, encoding)
+            return DataAndFiles(*parser.parse())
+        except MultiPartParserError as exc:
+            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+
+
 def _own_jobs(request: Request):
     return AnalysisJob.objects.filter(owner=request.user).select_related("video")
 
 
 class AnalysisListCreate(generics.ListAPIView):
     serializer_class = AnalysisSerializer
-    parser_classes = (MultiPartParser, FormParser, JSONParser)
+    parser_classes = (UploadParser, FormParser, JSONParser)
 
     def get_queryset(self):
         jobs = _own_jobs(self.request)
@@ -101,6 +139,10 @@ class AnalysisListCreate(generics.ListAPIView):
         )
         form = AnalysisCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        if (count := len(request.FILES.getlist("file"))) > 1:
+            raise UploadRejected(
+                "too_many_files", f"Send one file per request; this one has {count}."
+            )
         upload = form.validated_data.get("file")
         job = services.submit_analysis(
             request.user,

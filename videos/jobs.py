@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -122,10 +123,12 @@ def fail_job(job_id: str, code: str, message: str) -> None:
 
 
 class ProgressReporter:
-    """Writes stage/progress to the job row (at most every `interval_s`), and notices a cancel."""
+    """Writes stage/progress to the job row (at most every `interval_s`), and notices a cancel
+    or a takeover (another message, `task_id`, now owns the run)."""
 
-    def __init__(self, job_id: str, interval_s: float = 0.5) -> None:
+    def __init__(self, job_id: str, task_id: str = "", interval_s: float = 0.5) -> None:
         self.job_id = job_id
+        self.task_id = task_id
         self.interval_s = interval_s
         self._last_write = 0.0
         self._last_stage = ""
@@ -136,7 +139,9 @@ class ProgressReporter:
             return
         # 100 only once the results are saved.
         progress = min(int(100 * overall_progress(stage, fraction)), 99)
-        running = AnalysisJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
+        running = AnalysisJob.objects.filter(
+            pk=self.job_id, status=JobStatus.RUNNING, task_id=self.task_id
+        )
         if not running.update(stage=stage, progress=progress, heartbeat_at=timezone.now()):
             raise JobCanceled(self.job_id)
         self._last_write, self._last_stage = now, stage
@@ -190,20 +195,24 @@ def run_analysis(job_id: str, task_id: str = "") -> None:
         return
     try:
         with local_copy(job.video.file.name) as path:
-            result = get_analyzer().analyze(path, progress=ProgressReporter(job_id))
+            result = get_analyzer().analyze(path, progress=ProgressReporter(job_id, task_id))
     except JobCanceled:
-        log.info("job %s canceled while running", job_id)
+        log.info("job %s canceled or taken over while running", job_id)
         return
     except MediaError as exc:
-        _fail(job, exc.code, str(exc))
+        # MediaError messages start with the file's name: ours is an id, tell the user's.
+        stored, message = Path(job.video.file.name).name, exc.message
+        if message.startswith(stored):
+            message = job.video.original_name + message.removeprefix(stored)
+        _fail(job, exc.code, message)
         return
     except SoftTimeLimitExceeded:
         _fail(job, "timeout", "The analysis took longer than the time limit.")
         return
     except TRANSIENT_ERRORS:
         raise
-    except Exception as exc:  # noqa: BLE001 - any other failure ends the job with its reason
+    except Exception:  # noqa: BLE001 - any other failure ends the job; the reason is logged
         log.exception("job %s failed", job_id)
-        _fail(job, "internal_error", f"The analysis failed: {exc}")
+        _fail(job, "internal_error", "The analysis failed because of an error on our side.")
         return
     save_results(job_id, result, task_id)

@@ -10,11 +10,12 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from videos.models import AnalysisJob, JobStatus
+from videos.models import AnalysisJob, DirectUpload, JobStatus
 from videos.services import enqueue_analysis
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def reap_stuck_jobs() -> dict[str, int]:
             else:
                 job.status, job.stage, job.progress = JobStatus.QUEUED, "requeued", 0
                 job.task_id = ""
+                # For a queued job, heartbeat_at is when it was last sent: not "lost" yet.
+                job.heartbeat_at = now
                 enqueue_analysis(job)
                 counts["requeued"] += 1
             job.save()
@@ -59,3 +62,26 @@ def reap_stuck_jobs() -> dict[str, int]:
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts
+
+
+# A used slot's row is kept this long past its expiry (its object is the video: never deleted).
+USED_UPLOAD_ROW_KEPT = timedelta(days=1)
+
+
+def clean_expired_uploads() -> int:
+    """Direct-upload slots whose presigned POST has expired: an unused slot goes with its object
+    (if the client uploaded one), a used one loses only its row. No claim can start on an
+    expired slot (claim_direct_upload checks expires_at), so nothing in use is removed."""
+    now = timezone.now()
+    expired = DirectUpload.objects.filter(expires_at__lt=now)
+    removed = 0
+    for upload in expired.filter(consumed_at__isnull=True):
+        default_storage.delete(upload.key)
+        upload.delete()
+        removed += 1
+    removed += expired.filter(
+        consumed_at__isnull=False, expires_at__lt=now - USED_UPLOAD_ROW_KEPT
+    ).delete()[0]
+    if removed:
+        log.info("reaper: %d expired direct-upload slots removed", removed)
+    return removed

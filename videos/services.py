@@ -57,12 +57,20 @@ def _too_large(limit: int) -> UploadRejected:
     )
 
 
+def display_name(name: str) -> str:
+    """The user's file name as given, for display only (escaped on output), never a path:
+    slashes become look-alikes, so "<script>alert(1)</script>.mp4" is kept whole."""
+    return name.replace("/", "\u2215").replace("\\", "\u2216")
+
+
 def _clean_name(name: str) -> str:
-    """For display only: never used as a storage path."""
-    return Path(name or "video").name[:255] or "video"
+    return display_name(name or "").strip()[:255] or "video"
 
 
-def _verify_media(path: Path, size: int, max_bytes: int, limits: MediaLimits) -> dict:
+def _verify_media(
+    path: Path, size: int, max_bytes: int, limits: MediaLimits, shown_name: str
+) -> dict:
+    """Probe the file at `path` (a temp file); refusals name the user's file, `shown_name`."""
     if size == 0:
         raise UploadRejected("empty_file", "The file is empty.")
     if size > max_bytes:
@@ -70,7 +78,7 @@ def _verify_media(path: Path, size: int, max_bytes: int, limits: MediaLimits) ->
     try:
         info = probe(path, limits)
     except MediaError as exc:
-        raise UploadRejected(exc.code, str(exc)) from exc
+        raise UploadRejected(exc.code, exc.message.replace(path.name, shown_name)) from exc
     return {
         "duration": info.duration,
         "width": info.width,
@@ -86,10 +94,9 @@ def store_uploaded_video(owner, upload: IO[bytes], original_name: str) -> Video:
     with tempfile.NamedTemporaryFile(prefix="upload-") as tmp:
         size, sha256 = copy_and_hash(upload, tmp, max_bytes)
         tmp.flush()
-        facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
-        video = Video(
-            owner=owner, original_name=_clean_name(original_name), size=size, sha256=sha256, **facts
-        )
+        name = _clean_name(original_name)
+        facts = _verify_media(Path(tmp.name), size, max_bytes, limits, name)
+        video = Video(owner=owner, original_name=name, size=size, sha256=sha256, **facts)
         tmp.seek(0)
         video.file.save("source", File(tmp), save=False)
     return video
@@ -120,17 +127,29 @@ def create_direct_upload(owner, original_name: str) -> tuple[DirectUpload, dict]
     return upload, target
 
 
-def video_from_direct_upload(owner, upload_id) -> Video:
-    """Verify an object the client uploaded to S3 (size, ffprobe) and make it a Video."""
-    upload = (
-        DirectUpload.objects.select_for_update()
-        .filter(pk=upload_id, owner=owner, consumed_at__isnull=True)
-        .first()
-    )
-    if upload is None:
+def claim_direct_upload(owner, upload_id) -> DirectUpload:
+    """Mark the slot used in one short UPDATE (no lock held afterwards): a concurrent submit of
+    the same id is refused while this one downloads and probes. `release_direct_upload` gives it
+    back if the analysis is not created."""
+    now = timezone.now()
+    pending = DirectUpload.objects.filter(pk=upload_id, owner=owner, consumed_at__isnull=True)
+    if not pending.filter(expires_at__gte=now).update(consumed_at=now):
+        if pending.exists():
+            raise UploadRejected(
+                "upload_expired", "This upload slot has expired; request a new one."
+            )
         raise UploadRejected("unknown_upload", "No pending upload with this id.")
-    if upload.expires_at < timezone.now():
-        raise UploadRejected("upload_expired", "This upload slot has expired; request a new one.")
+    return DirectUpload.objects.get(pk=upload_id)
+
+
+def release_direct_upload(upload: DirectUpload) -> None:
+    DirectUpload.objects.filter(pk=upload.pk).update(consumed_at=None)
+
+
+def video_from_direct_upload(owner, upload: DirectUpload) -> Video:
+    """Verify an object the client uploaded to S3 (size, ffprobe) and make it a Video (unsaved).
+
+    Network and FFmpeg work: call it outside any transaction, on a claimed slot."""
     if not default_storage.exists(upload.key):
         raise UploadRejected("upload_missing", "Nothing was uploaded for this id yet.")
     # The presigned policy limits size, but S3-compatible servers may not enforce it: check here.
@@ -145,12 +164,10 @@ def video_from_direct_upload(owner, upload_id) -> Video:
         size, sha256 = copy_and_hash(src, tmp, max_bytes)
         tmp.flush()
         try:
-            facts = _verify_media(Path(tmp.name), size, max_bytes, limits)
+            facts = _verify_media(Path(tmp.name), size, max_bytes, limits, upload.original_name)
         except UploadRejected:
             default_storage.delete(upload.key)  # refused media is not kept
             raise
-    upload.consumed_at = timezone.now()
-    upload.save(update_fields=["consumed_at"])
     video = Video(
         owner=owner, original_name=upload.original_name, size=size, sha256=sha256, **facts
     )
@@ -164,28 +181,48 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
     Raises quotas.services.QuotaExceeded (429) when the owner's monthly allowance is used up."""
     if (upload is None) == (upload_id is None):
         raise UploadRejected("invalid_request", "Send either a file or an upload_id.")
-    video = store_uploaded_video(owner, upload, name) if upload is not None else None
+    # Slow work (reading, copying, ffprobe) first, outside the transaction and its locks.
+    direct = None
+    if upload is not None:
+        video = store_uploaded_video(owner, upload, name)
+    else:
+        direct = claim_direct_upload(owner, upload_id)
+        try:
+            video = video_from_direct_upload(owner, direct)
+        except Exception:
+            release_direct_upload(direct)
+            raise
     try:
         with transaction.atomic():
-            if video is None:
-                video = video_from_direct_upload(owner, upload_id)
             video.save()
             job = AnalysisJob.objects.create(video=video, owner=owner)
             # Locks the owner's quota row until commit; refusing rolls the video and job back.
             quotas.charge_analysis(owner, job, video)
             enqueue_analysis(job)
     except Exception:
-        if video is not None and video.file.name and upload is not None:
+        if direct is not None:
+            release_direct_upload(direct)  # the object stays: the client may submit it again
+        else:
             video.file.delete(save=False)  # nothing lost, nothing orphaned
         raise
     return job
 
 
 def enqueue_analysis(job: AnalysisJob) -> None:
+    job_id = str(job.pk)
+    # After commit: the worker must find the row, and a rolled-back job must never run.
+    transaction.on_commit(lambda: _send(job_id))
+
+
+def _send(job_id: str) -> None:
+    """Publish a committed job. The database says it is queued (and charged), so a broker that
+    refuses the message must not undo the job: it stays queued and the reaper resends it."""
     from worker.tasks import analyze_video
 
-    # After commit: the worker must find the row, and a rolled-back job must never run.
-    transaction.on_commit(lambda: analyze_video.delay(str(job.pk)))
+    try:
+        analyze_video.delay(job_id)
+    except Exception:  # noqa: BLE001 - any publish failure: kombu, redis, socket errors
+        log.exception("job %s: the broker refused the message; the reaper will resend it", job_id)
 
 
 def cancel_job(job: AnalysisJob) -> bool:
@@ -221,6 +258,9 @@ def retry_job(job: AnalysisJob) -> AnalysisJob:
         locked.error_code = locked.error_message = ""
         locked.attempts = 0
         locked.finished_at = None
+        locked.task_id = ""
+        # Queued (and sent) now: the reaper must not take the old times for a lost message.
+        locked.queued_at = locked.heartbeat_at = timezone.now()
         locked.save()
         quotas.recharge_job(locked.pk)  # a failed job was refunded; running again counts again
         enqueue_analysis(locked)

@@ -36,16 +36,18 @@ def analyze_video(self, job_id: str) -> None:
         run_analysis(job_id, task_id=self.request.id or "")
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= self.max_retries:
-            fail_job(job_id, "service_unavailable", f"A service stayed unavailable: {exc}")
+            log.error("job %s: a service stayed unavailable: %r", job_id, exc)
+            fail_job(job_id, "service_unavailable", "A service we depend on stayed unavailable.")
             return
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
 
 
 @shared_task(name="worker.tasks.reap_stuck_jobs")
 def reap_stuck_jobs() -> dict[str, int]:
+    from videos.reaper import clean_expired_uploads
     from videos.reaper import reap_stuck_jobs as reap
 
-    return reap()
+    return {**reap(), "expired_uploads_removed": clean_expired_uploads()}
 
 
 @worker_process_init.connect

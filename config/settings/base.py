@@ -162,7 +162,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Cache: Redis when one is configured (the API rate-limit counters live here, shared by all
-# web processes), else per-process memory. CACHE_URL, then REDIS_URL, then a redis:// broker.
+# web processes), else files under var/cache/ (still shared by every process on this machine).
+# CACHE_URL, then REDIS_URL, then a redis:// broker.
 CACHE_URL = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
 if not CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CACHE_URL = CELERY_BROKER_URL  # same server; keys are prefixed, never call cache.clear()
@@ -176,7 +177,12 @@ if CACHE_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # --- API ---
 REST_FRAMEWORK = {

@@ -22,7 +22,8 @@ def test_readiness_fails_when_the_broker_is_down(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     response = client.get(reverse("health-ready"))
     assert response.status_code == 503
-    assert response.json()["checks"]["broker"] != "ok"
+    # Which check failed, not the exception's text (hosts, ports, versions): that is logged.
+    assert response.json()["checks"] == {"database": "ok", "broker": "unavailable"}
 
 
 @pytest.mark.redis

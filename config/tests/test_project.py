@@ -1,5 +1,12 @@
 """The project is consistent: system checks and migrations, settings defaults and queues."""
 
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 
@@ -25,7 +32,9 @@ def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
     """With nothing set, settings pick SQLite under var/, local files, filesystem broker."""
     import importlib
 
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME"):
+    for name in (
+        "DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME", "CACHE_URL", "REDIS_URL"
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     from config.settings import base
@@ -38,6 +47,10 @@ def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
         assert (tmp_path / "broker" / "queue").is_dir()
         assert fresh.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
         assert fresh.MEDIA_ROOT == tmp_path / "media"
+        # Rate-limit counters shared by every web process (not per-process memory).
+        cache = fresh.CACHES["default"]
+        assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+        assert cache["LOCATION"] == str(tmp_path / "cache")
     finally:
         monkeypatch.undo()
         importlib.reload(base)
@@ -61,3 +74,73 @@ def test_environment_switches_to_postgres_redis_and_s3(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(base)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in a fresh interpreter with the settings module scripts/run uses and nothing configured.
+_PRODUCT_CHECK = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command
+from django.templatetags.static import static
+from django.test import Client
+
+call_command("migrate", verbosity=0)
+call_command("collectstatic", "--noinput", verbosity=0)
+client = Client(HTTP_HOST="localhost")
+missing = client.get("/api/v1/no-such-thing")
+page = client.get("/no-such-page")
+print(json.dumps({
+    "debug": settings.DEBUG,
+    "home": client.get("/").status_code,
+    "css": client.get(static("css/app.css")).status_code,
+    "api_404": [missing.status_code, missing["Content-Type"], missing.content.decode()],
+    "page_404": [page.status_code, page["Content-Type"]],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_the_product_runs_with_debug_off_on_embedded_defaults(tmp_path):
+    """scripts/run's settings: DEBUG off, static files still served, API errors as JSON."""
+    module = re.search(r"DJANGO_SETTINGS_MODULE:-([\w.]+)", (ROOT / "scripts/run").read_text())
+    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "REDIS_URL", "DJANGO_DEBUG"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(DJANGO_SETTINGS_MODULE=module.group(1), VAR_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", _PRODUCT_CHECK],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["debug"] is False
+    assert seen["home"] == 200 and seen["css"] == 200
+    status, content_type, body = seen["api_404"]
+    assert (status, content_type) == (404, "application/json")
+    assert json.loads(body) == {"error": {"code": "not_found", "message": "Not found."}}
+    assert seen["page_404"] == [404, "text/html; charset=utf-8"]
+
+
+def test_api_server_errors_are_json_in_the_error_shape(rf):
+    from config.urls import handler500
+
+    response = resolve_handler(handler500)(rf.get("/api/v1/analyses"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+    assert "<html" in resolve_handler(handler500)(rf.get("/dashboard")).content.decode().lower()
+
+
+def resolve_handler(dotted: str):
+    from django.utils.module_loading import import_string
+
+    return import_string(dotted)
+
+
+def test_deployment_files_ship_no_secret():
+    compose = (ROOT / "compose.yaml").read_text()
+    line = next(x for x in compose.splitlines() if "DJANGO_SECRET_KEY:" in x)
+    assert "${DJANGO_SECRET_KEY:?" in line  # compose refuses to start without one
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()

@@ -16,6 +16,7 @@ from mlcore.media import (
     DecodeFailedError,
     DurationMismatchError,
     MediaError,
+    MediaInfo,
     MediaLimits,
     MediaTimeoutError,
     clip_tensors,
@@ -110,6 +111,35 @@ def test_truncated_file_without_faststart(tmp_path):
     assert _code(cut) == "truncated"
 
 
+def test_an_index_without_media_data_is_refused(talking_clip, tmp_path):
+    """ftyp + moov promising seconds of audio and video, and an empty mdat: not a silent video."""
+    empty = testmedia.make_index_only(talking_clip, tmp_path / "empty.mp4")
+    assert empty.stat().st_size < 10_000
+    with pytest.raises(MediaError) as caught:
+        probe(empty)
+    assert caught.value.code == "no_media_data"
+    assert "empty.mp4" in str(caught.value)
+
+
+def test_an_audio_track_without_data_is_an_error_not_silence(talking_clip, tmp_path):
+    """The worker's own guard, should such a file get past the upload check."""
+    empty = testmedia.make_index_only(talking_clip, tmp_path / "empty.mp4")
+    info = MediaInfo(3.0, 320, 240, 25.0, True, "h264", "aac", container="mov")
+    with pytest.raises(MediaError) as caught:
+        load_checked_audio(empty, info, PRE.sample_rate)
+    assert caught.value.code == "no_media_data"
+
+
+def test_the_first_audio_stream_is_the_one_decoded(tmp_path):
+    """The probe reports the first audio stream; the decode must use that one too, not
+    FFmpeg's pick (the stream with the most channels)."""
+    path = testmedia.make_many_audio_streams(tmp_path / "many.mp4", streams=3)
+    info = probe(path)
+    audio = load_audio(path, 16_000, container=info.container)
+    spectrum = np.abs(np.fft.rfft(audio[:16_000]))
+    assert abs(int(np.argmax(spectrum)) - 220) <= 2  # Hz: the first stream's tone, not 880
+
+
 def test_decode_failed_when_ffmpeg_cannot_decode(silent_clip):
     with pytest.raises(DecodeFailedError) as caught:
         load_audio(silent_clip)  # no audio stream to decode
@@ -129,6 +159,7 @@ def test_error_codes_are_distinct_and_complete():
         "unsupported_container",
         "duration_mismatch",
         "media_timeout",
+        "no_media_data",
     }
     assert MediaError("custom", code="x").code == "x"
 

@@ -11,7 +11,14 @@ from mlcore.checkpoint import load_checkpoint
 from mlcore.config import ModelConfig, PreprocessConfig
 from mlcore.model import MultimodalSentimentModel
 from training.config import DataConfig, OptimConfig, TrainConfig, load_config
-from training.train import class_weights, make_optimizer, make_scheduler, train
+from training.train import (
+    STATE_FORMAT,
+    class_weights,
+    main,
+    make_optimizer,
+    make_scheduler,
+    train,
+)
 
 
 def test_class_weights_favour_rare_classes_and_keep_the_loss_scale() -> None:
@@ -132,3 +139,22 @@ def test_resume_refuses_a_state_from_another_config(meld_mini, tmp_path) -> None
     train(replace(config, train=replace(config.train, epochs=1)), progress=False)
     with pytest.raises(ValueError, match="different config"):
         train(config, resume=tmp_path / "last_state.pt", progress=False)
+
+
+class _RunsCode:
+    """Unpickling this calls Path.touch: what a crafted state file could do with any call."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def test_resume_never_unpickles_code(tmp_path) -> None:
+    marker = tmp_path / "code-ran"
+    state = tmp_path / "last_state.pt"
+    torch.save({"format": STATE_FORMAT, "config": {}, "payload": _RunsCode(marker)}, state)
+    with pytest.raises(ValueError, match="not a training state file"):
+        main(["--resume", str(state)])
+    assert not marker.exists()

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from mlcore import testmedia
+from quotas.models import UsageRecord
 from videos.models import AnalysisJob
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -86,6 +87,10 @@ def build_corpus(base: Path, good: Path) -> dict[str, Path]:
     add("hls_playlist_file_url", testmedia.make_hls_playlist(base / "holiday.mp4", secret))
     add("ffconcat_list", testmedia.make_ffconcat_list(base / "trip.mp4", secret))
     add("lying_duration", testmedia.make_lying_duration(base / "joined.mp4", secret))
+    # An index (ftyp + moov) with no media data behind it: 3 kB promising seconds of video.
+    add("index_only", testmedia.make_index_only(good, base / "moov_only.mp4"))
+    add("eight_audio_streams", testmedia.make_many_audio_streams(base / "dubbed.mp4", streams=8))
+    add("audio_longer_than_video", testmedia.make_long_audio(base / "long_audio.mp4"))
     return corpus
 
 
@@ -101,8 +106,8 @@ def _wait(job_ids: list[str], timeout_s: float = 400) -> dict[str, AnalysisJob]:
 
 def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip, tmp_path):
     corpus = build_corpus(tmp_path, talking_clip)
-    assert len(corpus) >= 20
-    refused, queued = {}, {}
+    assert len(corpus) == 26
+    refused, queued, messages = {}, {}, {}
     for name, path in corpus.items():
         with path.open("rb") as fh:
             response = api.post(reverse("api-analyses"), {"file": fh}, format="multipart")
@@ -111,6 +116,7 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
         if response.status_code == 400:
             assert body["error"]["code"] and body["error"]["message"], name
             refused[name] = body["error"]["code"]
+            messages[name] = body["error"]["message"]
         else:
             queued[name] = body["id"]
 
@@ -129,6 +135,9 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
         assert name in refused, (name, queued.get(name))
     assert refused["hls_playlist_file_url"] == "unsupported_container"
     assert refused["ffconcat_list"] == "unsupported_container"
+    assert refused["index_only"] == "no_media_data"
+    # Refusals name the user's file (never our temp file) and keep FFmpeg's text in the log.
+    assert not any("upload-" in m for m in messages.values()), messages
 
     # Whatever was accepted ends: failed with a reason, or succeeded (valid content).
     jobs = _wait(list(queued.values()))
@@ -144,6 +153,17 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
     assert (lying.status, lying.error_code) == ("failed", "duration_mismatch")
     silence = jobs[queued["long_silence"]]
     assert silence.status == "succeeded" and silence.utterances.count() == 0
+    # Several audio streams: the first is analysed; audio past the picture's end still counts.
+    assert jobs[queued["eight_audio_streams"]].status == "succeeded"
+    long_audio = jobs[queued["audio_longer_than_video"]]
+    assert long_audio.status == "succeeded" and long_audio.video.duration > 10
+    assert "sound" in " ".join(u.text.lower() for u in long_audio.utterances.all())
+
+    # Charged: one record per accepted job, none for a refusal; every failed job refunded.
+    records = {str(r.job_id): r for r in UsageRecord.objects.all()}
+    assert set(records) == set(queued.values())
+    for job_id, job in jobs.items():
+        assert (records[job_id].refunded_at is not None) == (job.status == "failed"), job_id
 
     # The worker is still up: a good video right after is analysed.
     with talking_clip.open("rb") as fh:

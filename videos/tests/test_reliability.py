@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
-from videos.jobs import get_analyzer, run_analysis
+from quotas.models import UsageRecord
+from videos.jobs import JobCanceled, ProgressReporter, get_analyzer, run_analysis
 from videos.models import AnalysisJob, JobStatus
 from videos.reaper import reap_stuck_jobs
+from videos.services import retry_job
 from videos.testing import make_stored_video
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -39,10 +42,13 @@ def test_redelivery_of_the_owning_message_takes_over(postgres, user, media_root)
     job.refresh_from_db()
     assert job.attempts == 2
     assert job.status == JobStatus.FAILED and job.error_code == "not_media"
+    assert job.error_message.startswith("clip.mp4 ")  # the user's name, not our stored one
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_misconfigured_worker_fails_the_job_with_the_reason(postgres, user, media_root, settings):
+def test_a_misconfigured_worker_fails_the_job_with_the_reason(
+    postgres, user, media_root, settings, caplog
+):
     settings.WHISPER_DEVICE = "tpu"  # the setting reaches the model loader
     get_analyzer.cache_clear()
     try:
@@ -52,7 +58,9 @@ def test_a_misconfigured_worker_fails_the_job_with_the_reason(postgres, user, me
         get_analyzer.cache_clear()
     job.refresh_from_db()
     assert (job.status, job.error_code) == (JobStatus.FAILED, "internal_error")
-    assert "unknown Whisper device 'tpu'" in job.error_message
+    # The reason is in the log for operators; the user gets no internals.
+    assert "unknown Whisper device 'tpu'" in caplog.text
+    assert "tpu" not in job.error_message and job.error_message
 
 
 @pytest.mark.django_db(transaction=True)
@@ -107,3 +115,62 @@ def test_reaper_requeues_fails_and_resends(postgres, user, media_root, inference
     assert stuck.status == JobStatus.FAILED and stuck.attempts == 2
     # A second pass finds nothing new to do right away.
     assert reap_stuck_jobs() == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_at_enqueue_keeps_the_committed_job(
+    postgres, api, media_root, talking_clip, app_on_broker, redis_broker_url, inference_queue
+):
+    """The job is committed and charged before its message is sent: a broker that refuses the
+    message must not cost the job its file or the client its 202; the reaper sends it later."""
+    app_on_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with talking_clip.open("rb") as fh:
+        response = api.post(reverse("api-analyses"), {"file": fh}, format="multipart")
+    assert response.status_code == 202, response.content
+    job = AnalysisJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.QUEUED
+    assert (media_root / job.video.file.name).read_bytes() == talking_clip.read_bytes()
+    assert UsageRecord.objects.get(job=job).refunded_at is None  # charged, as the 202 says
+
+    app_on_broker(redis_broker_url)  # the broker is back; the reaper's pass resends the job
+    AnalysisJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    assert reap_stuck_jobs()["resent"] == 1
+    assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requeued_job_is_sent_once_per_reaper_pass(postgres, user, media_root, inference_queue):
+    """A stuck run queued long ago is requeued (one message), not also resent as "lost"."""
+    long_ago = timezone.now() - timedelta(hours=3)
+    stuck = _job(user, status=JobStatus.RUNNING, task_id="dead", attempts=1, heartbeat_at=long_ago)
+    AnalysisJob.objects.filter(pk=stuck.pk).update(queued_at=long_ago, started_at=long_ago)
+    assert reap_stuck_jobs() == {"requeued": 1, "failed": 0, "resent": 0}
+    assert [m["args"] for m in inference_queue()] == [[str(stuck.pk)]]
+    assert reap_stuck_jobs() == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_job_is_not_resent_by_the_next_reaper_pass(
+    postgres, user, media_root, inference_queue
+):
+    long_ago = timezone.now() - timedelta(days=2)
+    job = _job(user, status=JobStatus.FAILED, error_code="not_media", task_id="old", attempts=1)
+    AnalysisJob.objects.filter(pk=job.pk).update(queued_at=long_ago, heartbeat_at=long_ago)
+    retry_job(job)
+    assert reap_stuck_jobs()["resent"] == 0
+    assert [m["args"] for m in inference_queue()] == [[str(job.pk)]]  # the retry's own message
+    job.refresh_from_db()
+    assert (job.status, job.task_id, job.attempts) == (JobStatus.QUEUED, "", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_was_taken_over_stops_writing_progress(postgres, user, media_root):
+    job = _job(user, status=JobStatus.RUNNING, task_id="new-owner", attempts=2, progress=10)
+    report = ProgressReporter(str(job.pk), task_id="old-owner")
+    with pytest.raises(JobCanceled):
+        report("transcribe", 0.5)
+    job.refresh_from_db()
+    assert (job.stage, job.progress) == ("queued", 10)
+    ProgressReporter(str(job.pk), task_id="new-owner")("transcribe", 0.5)  # the owner still can
+    job.refresh_from_db()
+    assert job.stage == "transcribe" and job.progress > 10

@@ -97,22 +97,3 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     yield server
     if server.process and server.process.poll() is None:
         server.crash()
-
-
-@pytest.fixture
-def app_on_broker() -> Iterator[Callable[[str | None], None]]:
-    """Points this process's Celery producer (what `enqueue_analysis` sends with) at another
-    broker for the test, then back."""
-    from config.celery import app
-
-    original = app.conf.get("broker_write_url")
-
-    def switch(url: str | None) -> None:
-        # The write URL, because a CELERY_BROKER_URL environment variable outranks broker_url.
-        app.conf.broker_write_url = url
-        # The connection and producer pools are built once, from the broker URL at first use.
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    yield switch
-    switch(original)

@@ -1,13 +1,14 @@
 from django.core.management.base import BaseCommand
 
-from videos.reaper import reap_stuck_jobs
+from videos.reaper import clean_expired_uploads, reap_stuck_jobs
 
 
 class Command(BaseCommand):
     help = (
-        "Requeue or fail analysis jobs stuck in running, resend queued jobs whose message was lost."
+        "Requeue or fail analysis jobs stuck in running, resend queued jobs whose message was "
+        "lost, remove expired direct-upload slots."
     )
 
     def handle(self, *args, **options) -> None:
-        counts = reap_stuck_jobs()
+        counts = {**reap_stuck_jobs(), "expired_uploads_removed": clean_expired_uploads()}
         self.stdout.write(", ".join(f"{k}: {v}" for k, v in counts.items()))

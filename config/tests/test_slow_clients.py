@@ -1,0 +1,112 @@
+"""Slow and stalled clients against a real gunicorn on loopback, started as scripts/run and the
+Docker image start it (config/gunicorn.py): they must not delay liveness or a status poll."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.api_keys import create_api_key
+from accounts.models import User
+from videos.models import AnalysisJob
+from videos.testing import make_stored_video
+from worker.processes import free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+STALLED = 50
+BOUND_MS = 100.0
+
+
+def test_scripts_and_image_use_the_shared_gunicorn_config():
+    for path in ("scripts/run", "Dockerfile"):
+        assert "-c config/gunicorn.py" in (ROOT / path).read_text(), path
+
+
+def _start_gunicorn(port: int) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    cmd = [
+        sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py",
+        "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null",
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+
+
+def _get_ms(port: int, path: str, headers: dict | None = None) -> tuple[int, float]:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    return status, (time.perf_counter() - started) * 1000
+
+
+def _wait_live(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "gunicorn exited"
+        try:
+            if _get_ms(port, "/health/live")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not start")
+
+
+def _stalled_upload(port: int, key: str) -> socket.socket:
+    """Headers announcing 100 MB and the first bytes of the body; then nothing, ever."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /api/v1/analyses HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: Api-Key {key}\r\n".encode()
+        + b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+        + b"Content-Length: 100000000\r\n\r\n--xyz\r\n"
+        + b'Content-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
+        + b"\x00" * 1024
+    )
+    return sock
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_stalled_uploads_do_not_delay_liveness_or_polls(postgres, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    user = User.objects.create_user("slow@example.com", "pw-Slow-12345")
+    job = AnalysisJob.objects.create(video=make_stored_video(user), owner=user)
+    _, key = create_api_key(user, "slow-client test")
+    auth = {"Authorization": f"Api-Key {key}"}
+    port = free_port()
+    server = _start_gunicorn(port)
+    stalled: list[socket.socket] = []
+    try:
+        _wait_live(port, server)
+        assert _get_ms(port, f"/api/v1/analyses/{job.pk}", auth)[0] == 200  # warm both paths
+        stalled = [_stalled_upload(port, key) for _ in range(STALLED)]
+        time.sleep(2)  # every stalled request has reached a thread and blocks reading its body
+        live = [_get_ms(port, "/health/live") for _ in range(20)]
+        polls = [_get_ms(port, f"/api/v1/analyses/{job.pk}", auth) for _ in range(20)]
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert {status for status, _ in live} == {200} and {status for status, _ in polls} == {200}
+    worst_live, worst_poll = max(ms for _, ms in live), max(ms for _, ms in polls)
+    print(f"{STALLED} stalled uploads: /health/live max {worst_live:.1f} ms, poll {worst_poll:.1f}")
+    assert worst_live < BOUND_MS and worst_poll < BOUND_MS
