@@ -285,6 +285,7 @@ def make_video_variant(
         )  # fmt: skip
     finally:
         encoded.unlink(missing_ok=True)
+    return path
 
 
 def make_index_only(source: str | Path, path: str | Path) -> Path:
