@@ -109,15 +109,22 @@ class AnalysisListCreate(generics.ListAPIView):
 
     def get_queryset(self):
         jobs = _own_jobs(self.request)
-        wanted = self.request.query_params.get("status")
+        wanted = [s for s in self.request.query_params.get("status", "").split(",") if s]
         if wanted:
-            if wanted not in JobStatus.values:
+            if not set(wanted) <= set(JobStatus.values):
                 raise ServiceError("invalid_status", f"status must be one of {JobStatus.values}")
-            jobs = jobs.filter(status=wanted)
+            jobs = jobs.filter(status__in=wanted)
         return jobs
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=JobStatus.values)],
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                description="One status, or several separated by commas (e.g. queued,running): "
+                + ", ".join(JobStatus.values),
+            )
+        ],
         summary="List your analyses",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:

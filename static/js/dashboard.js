@@ -1,5 +1,6 @@
-/* Live status and progress for the dashboard's unfinished analyses: one request for the whole
-   list (GET /api/v1/analyses), not one per row, so a busy dashboard stays within the rate limit. */
+/* Live status and progress for the dashboard's unfinished analyses: the API's list of queued and
+   running jobs (every page of it), not one request per row, so a busy dashboard stays within the
+   rate limit. A row that leaves that list has finished: its final state comes from the job. */
 (function () {
   "use strict";
   var table = document.getElementById("jobs");
@@ -25,24 +26,42 @@
     if (window.VS.FINISHED.indexOf(job.status) >= 0) row.removeAttribute("data-live");
   }
 
-  function tick() {
-    fetch(table.dataset.listUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  function finish(row) {
+    // Finished since the last poll: one request for its final status and dominant emotion.
+    fetch(row.dataset.apiUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.ok) return response.json();
+        if (response.status === 404) row.removeAttribute("data-live"); // deleted meanwhile
+        return null;
+      })
+      .then(function (job) { if (job) update(row, job); })
+      .catch(function () { /* the next page load shows it */ });
+  }
+
+  function tick(url, seen) {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.status === 429) {
           var wait = parseFloat(response.headers.get("Retry-After"));
-          setTimeout(tick, 1000 * (isFinite(wait) ? wait : 10));
+          setTimeout(function () { tick(url, seen); }, 1000 * (isFinite(wait) ? wait : 10));
           return;
         }
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json().then(function (page) {
           page.results.forEach(function (job) {
+            seen[job.id] = true;
             var row = table.querySelector('tr[data-live][data-job="' + job.id + '"]');
             if (row) update(row, job);
           });
-          if (table.querySelector("tr[data-live]")) setTimeout(tick, everyMs);
+          if (page.next) { tick(page.next, seen); return; }
+          table.querySelectorAll("tr[data-live]").forEach(function (row) {
+            if (!seen[row.dataset.job]) finish(row);
+          });
+          if (table.querySelector("tr[data-live]")) setTimeout(start, everyMs);
         });
       })
-      .catch(function () { setTimeout(tick, 4 * everyMs); });
+      .catch(function () { setTimeout(start, 4 * everyMs); });
   }
-  setTimeout(tick, everyMs);
+  function start() { tick(table.dataset.listUrl, {}); }
+  setTimeout(start, everyMs);
 })();

@@ -99,7 +99,10 @@ def test_detail_list_and_filter(api, user):
     assert polling.json()["utterances"] is None
     listing = api.get(reverse("api-analyses"), {"status": "running"}).json()
     assert [j["id"] for j in listing["results"]] == [str(running.pk)]
-    bad = api.get(reverse("api-analyses"), {"status": "nope"})
+    queued = _job(user, status="queued")
+    unfinished = api.get(reverse("api-analyses"), {"status": "queued,running"}).json()
+    assert {j["id"] for j in unfinished["results"]} == {str(running.pk), str(queued.pk)}
+    bad = api.get(reverse("api-analyses"), {"status": "running,nope"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_status"
 
 

@@ -111,8 +111,10 @@ def test_nav_and_dashboard(owner_client, finished_job, other_user):
         assert f">{label}<" in page
     assert 'aria-current="page">Dashboard' in page
     assert page.count("<tr data-job=") == 2  # own jobs only
-    assert f'<tr data-job="{running.pk}" data-live>' in page  # polled by dashboard.js
-    assert f'data-list-url="{reverse("api-analyses")}"' in page
+    running_api = reverse("api-analysis", args=[running.pk])
+    # Polled by dashboard.js: every page of the unfinished jobs, not page 1 of all of them.
+    assert f'<tr data-job="{running.pk}" data-api-url="{running_api}" data-live>' in page
+    assert f'data-list-url="{reverse("api-analyses")}?status=queued,running"' in page
     assert 'value="37"' in page and "0:12" in page  # progress and duration
     assert 'class="badge emotion-joy"' in page  # dominant emotion of the finished job
     limits = usage_summary(finished_job.owner).limits
