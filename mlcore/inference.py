@@ -202,6 +202,28 @@ def summarize(
     }
 
 
+def media_warnings(info: MediaInfo) -> list[str]:
+    """What a reader should know about the file itself: which audio track was read, and audio
+    that runs past the picture (analysed and charged by the container's full duration)."""
+    out = []
+    if info.audio_streams > 1:
+        out.append(
+            f"The video has {info.audio_streams} audio tracks; the first one "
+            f"({info.audio_codec}) was analysed."
+        )
+    if (
+        info.audio_duration
+        and info.video_duration
+        and (info.audio_duration > info.video_duration + 1.0)
+    ):
+        out.append(
+            f"The audio ({info.audio_duration:.1f} s) runs longer than the picture "
+            f"({info.video_duration:.1f} s): all of the audio was analysed and counts towards "
+            "your minutes."
+        )
+    return out
+
+
 def face_summary(track: Sequence[dict]) -> dict:
     """The face channel over the whole video: how often a face was seen, and the mean
     expression probabilities over the frames that showed one."""
@@ -343,6 +365,7 @@ class Analyzer:
             )
         if audio is None:
             warnings.append(NO_AUDIO_WARNING)
+        warnings += media_warnings(info)
         with clock.stage("transcribe") as report:
             utterances = self._utterances(audio, info, report)
         with clock.stage("faces") as report:

@@ -194,6 +194,9 @@ class MediaInfo:
     video_codec: str
     audio_codec: str | None
     container: str = ""  # the demuxer FFmpeg recognised (one of ALLOWED_DEMUXERS); forced later
+    audio_streams: int = 0  # how many audio streams; the first is the one analysed
+    video_duration: float | None = None  # the picture's own length, when the file says
+    audio_duration: float | None = None  # the first audio stream's length, when the file says
 
 
 # ISO BMFF (MP4/MOV/M4A/3GP) top-level boxes; a file starting with one of these is an MP4 family
@@ -362,7 +365,8 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
         )
     streams = probed.get("streams", [])
     video = _video_stream(streams)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    audio_streams = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = audio_streams[0] if audio_streams else None
     duration = _duration(probed, video)
     if duration <= 0:
         raise ZeroDurationError(f"{name} has zero duration: there is nothing to analyse")
@@ -390,7 +394,17 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
         video_codec=str(video.get("codec_name", "unknown")),
         audio_codec=str(audio.get("codec_name", "unknown")) if audio else None,
         container=container,
+        audio_streams=len(audio_streams),
+        video_duration=_stream_seconds(video),
+        audio_duration=_stream_seconds(audio),
     )
+
+
+def _stream_seconds(stream: dict | None) -> float | None:
+    try:
+        return float(stream["duration"]) if stream else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # --- Audio ---

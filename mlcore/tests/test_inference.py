@@ -277,3 +277,19 @@ def test_channels_can_be_turned_off(text_checkpoint, talking_face_clip):
     assert result.face_track == [] and result.summary["face"] is None
     assert all(u.face is None and u.voice is None for u in result.utterances)
     assert all(u.combined["channels"] == ["text"] for u in result.utterances)
+
+
+def test_the_file_itself_is_explained_in_warnings(tmp_path):
+    """Which of several audio tracks was read, and audio that outlasts the picture."""
+    from mlcore import testmedia
+    from mlcore.inference import media_warnings
+
+    dubbed = probe(testmedia.make_many_audio_streams(tmp_path / "dubbed.mp4", streams=3))
+    assert dubbed.audio_streams == 3
+    assert media_warnings(dubbed) == [
+        "The video has 3 audio tracks; the first one (aac) was analysed."
+    ]
+    long_audio = probe(testmedia.make_long_audio(tmp_path / "long.mp4", video_s=2, audio_s=12))
+    (warning,) = media_warnings(long_audio)
+    assert "runs longer than the picture" in warning and "12.0 s" in warning
+    assert media_warnings(probe(testmedia.make_frame_counter_clip(tmp_path / "plain.mp4"))) == []

@@ -154,9 +154,12 @@ def test_malformed_corpus(postgres, celery_worker, api, media_root, talking_clip
     silence = jobs[queued["long_silence"]]
     assert silence.status == "succeeded" and silence.utterances.count() == 0
     # Several audio streams: the first is analysed; audio past the picture's end still counts.
-    assert jobs[queued["eight_audio_streams"]].status == "succeeded"
+    dubbed = jobs[queued["eight_audio_streams"]]
+    assert dubbed.status == "succeeded"
+    assert "8 audio tracks; the first one" in " ".join(dubbed.warnings)
     long_audio = jobs[queued["audio_longer_than_video"]]
     assert long_audio.status == "succeeded" and long_audio.video.duration > 10
+    assert "runs longer than the picture" in " ".join(long_audio.warnings)
     assert "sound" in " ".join(u.text.lower() for u in long_audio.utterances.all())
 
     # Charged: one record per accepted job, none for a refusal; every failed job refunded.
