@@ -54,6 +54,8 @@ def reap_stuck_jobs() -> dict[str, int]:
             job.save()
     lost = AnalysisJob.objects.filter(status=JobStatus.QUEUED, queued_at__lt=waiting)
     for job in lost.filter(Q(heartbeat_at__lt=waiting) | Q(heartbeat_at__isnull=True)):
+        if not _due_for_resend(job, now):
+            continue
         # Resending is safe: the first delivery takes the job, a duplicate finds it owned.
         with transaction.atomic():
             AnalysisJob.objects.filter(pk=job.pk).update(heartbeat_at=now)
@@ -62,6 +64,15 @@ def reap_stuck_jobs() -> dict[str, int]:
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts
+
+
+def _due_for_resend(job: AnalysisJob, now) -> bool:
+    """A queued job is resent once it has waited, since it was last sent, at least as long as it
+    had waited before that (and ANALYSIS_REQUEUE_AFTER_S): 15, 15, 30, 60 min... A lost message
+    comes back within minutes, while a long backlog is resent a few times, not every pass."""
+    last_sent = job.heartbeat_at or job.queued_at
+    wait = max(timedelta(seconds=settings.ANALYSIS_REQUEUE_AFTER_S), last_sent - job.queued_at)
+    return now - last_sent >= wait
 
 
 # A used slot's row is kept this long past its expiry (its object is the video: never deleted).

@@ -150,6 +150,30 @@ def test_a_requeued_job_is_sent_once_per_reaper_pass(postgres, user, media_root,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_long_backlog_is_resent_with_growing_intervals(
+    postgres, user, media_root, inference_queue, settings
+):
+    """A job that waits in a long queue is not resent every pass: each resend waits as long as
+    the job had already waited."""
+    settings.ANALYSIS_REQUEUE_AFTER_S = 900
+    now = timezone.now()
+    job = _job(user, status=JobStatus.QUEUED)
+
+    def sent(queued_min_ago: float, last_sent_min_ago: float | None) -> int:
+        last = None if last_sent_min_ago is None else now - timedelta(minutes=last_sent_min_ago)
+        AnalysisJob.objects.filter(pk=job.pk).update(
+            queued_at=now - timedelta(minutes=queued_min_ago), heartbeat_at=last
+        )
+        return reap_stuck_jobs()["resent"]
+
+    assert sent(16, None) == 1  # lost after 15 min: resent
+    assert sent(100, 20) == 0  # waited 80 min before the last send: not again after 20
+    assert sent(100, 50) == 1  # 50 min >= the 50 min it had waited before
+    assert sent(20, 10) == 0  # never sooner than ANALYSIS_REQUEUE_AFTER_S
+    assert len(inference_queue()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_retried_job_is_not_resent_by_the_next_reaper_pass(
     postgres, user, media_root, inference_queue
 ):
