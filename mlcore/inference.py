@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -146,12 +147,15 @@ def _distribution(
 
 
 def summarize(
-    utterances: Sequence[UtteranceResult], face_track: Sequence[dict] = (), *, face_on: bool = False
+    utterances: Sequence[UtteranceResult],
+    faces: Sequence[face_channel.FaceFrame] = (),
+    *,
+    face_on: bool = False,
 ) -> dict:
     """Whole-video emotion and sentiment: each utterance's probabilities weighted by its duration
     (a 6 s utterance counts three times a 2 s one); dominant = the largest share. The face
     channel's summary covers the whole video, speech or not."""
-    face = face_summary(face_track) if face_on else None
+    face = face_summary(faces) if face_on else None
     if not utterances:
         message = NO_SPEECH_MESSAGE
         if face and face["frames_with_face"]:
@@ -176,10 +180,14 @@ def summarize(
     sentiments = _distribution(utterances, lambda u: u.sentiment_scores, SENTIMENTS)
     # Utterances without a combined block (never, from `Analyzer`) count with their text scores.
     combined_emotions = _distribution(
-        utterances, lambda u: (u.combined or asdict(u))["emotion_scores"], EMOTIONS
+        utterances,
+        lambda u: u.combined["emotion_scores"] if u.combined else u.emotion_scores,
+        EMOTIONS,
     )
     combined_sentiments = _distribution(
-        utterances, lambda u: (u.combined or asdict(u))["sentiment_scores"], SENTIMENTS
+        utterances,
+        lambda u: u.combined["sentiment_scores"] if u.combined else u.sentiment_scores,
+        SENTIMENTS,
     )
     prosody = [Prosody(**u.voice) for u in utterances if u.voice]
     return {
@@ -224,22 +232,17 @@ def media_warnings(info: MediaInfo) -> list[str]:
     return out
 
 
-def face_summary(track: Sequence[dict]) -> dict:
-    """The face channel over the whole video: how often a face was seen, and the mean
-    expression probabilities over the frames that showed one."""
-    with_face = [f for f in track if f.get("scores")]
-    mean = (
-        {e: float(np.mean([f["scores"][e] for f in with_face])) for e in EMOTIONS}
-        if with_face
-        else {}
-    )
+def face_summary(faces: Sequence[face_channel.FaceFrame]) -> dict:
+    """The face channel over the whole video (`face_channel.aggregate` over every sampled frame):
+    how often a face was seen, and the mean expression probabilities over the frames with one."""
+    whole = face_channel.aggregate(faces, -math.inf, math.inf)
     return {
-        "frames": len(track),
-        "frames_with_face": len(with_face),
-        "coverage": len(with_face) / len(track) if track else 0.0,
-        "max_faces": max((f.get("faces", 0) for f in track), default=0),
-        "dominant_emotion": max(mean, key=mean.__getitem__) if mean else None,
-        "mean_emotion_scores": mean,
+        "frames": whole["frames"],
+        "frames_with_face": sum(1 for f in faces if f.scores),
+        "coverage": whole["coverage"],
+        "max_faces": whole["faces_seen"],
+        "dominant_emotion": whole["emotion"],
+        "mean_emotion_scores": whole["scores"] or {},
     }
 
 
@@ -381,12 +384,12 @@ class Analyzer:
         with clock.stage("inference") as report:
             results = self._classify(utterances, mels, frames, report)
         self._add_channels(results, faces, prosody)
-        face_track = [f.to_dict() for f in faces]
+        summary = summarize(results, faces, face_on=self.face_reader is not None)
         clock.timings["total"] = time.perf_counter() - started
         clock.report("done", 1.0)
         return AnalysisResult(
             utterances=results,
-            summary=summarize(results, face_track, face_on=self.face_reader is not None),
+            summary=summary,
             model_version=self.model_version,
             modalities_used=[
                 m for m in self.model.config.modalities if m != "audio" or info.has_audio
@@ -395,8 +398,10 @@ class Analyzer:
             duration=info.duration,
             warnings=warnings,
             timings=clock.timings,
-            channels=self._channels(results, face_track, face_note, prosody, audio is not None),
-            face_track=face_track,
+            channels=self._channels(
+                results, summary["face"], face_note, prosody, audio is not None
+            ),
+            face_track=[f.to_dict() for f in faces],
         )
 
     def _faces(
@@ -441,15 +446,17 @@ class Analyzer:
     def _channels(
         self,
         results: list[UtteranceResult],
-        face_track: list[dict],
+        face: dict | None,
         face_note: str,
         prosody: list[Prosody],
         has_audio: bool,
     ) -> dict[str, dict]:
-        """What each channel did, in words a reader of the result can check."""
-        with_face = sum(1 for f in face_track if f.get("scores"))
+        """What each channel did, in words a reader of the result can check. `face` is the
+        summary's `face_summary` (None when the channel is off)."""
+        frames = face["frames"] if face else 0
+        with_face = face["frames_with_face"] if face else 0
         if not face_note and self.face_reader is not None and not with_face:
-            face_note = f"No face was found in the {len(face_track)} sampled frames."
+            face_note = f"No face was found in the {frames} sampled frames."
         voice_note = ""
         if not self.voice:
             voice_note = "The voice channel is turned off (ANALYSIS_VOICE_CHANNEL)."
@@ -467,7 +474,7 @@ class Analyzer:
                 "used": with_face > 0,
                 "model": self.face_reader.model_name if self.face_reader else None,
                 "sample_fps": face_channel.FACE_SAMPLE_FPS,
-                "frames": len(face_track),
+                "frames": frames,
                 "frames_with_face": with_face,
                 "note": face_note,
             },
