@@ -254,12 +254,19 @@ def _fraction(value: str | None) -> float:
         return 0.0
 
 
+def _seconds(entry: dict | None) -> float | None:
+    """The `duration` ffprobe reports for a format or stream entry, when it has a usable one."""
+    try:
+        return float(entry["duration"]) if entry else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _duration(probed: dict, video: dict | None) -> float:
-    for source in (probed.get("format", {}), video or {}):
-        try:
-            return float(source["duration"])
-        except (KeyError, TypeError, ValueError):
-            continue
+    for source in (probed.get("format"), video):
+        seconds = _seconds(source)
+        if seconds is not None:
+            return seconds
     return 0.0
 
 
@@ -395,16 +402,9 @@ def _check(name: str, probed: dict, limits: MediaLimits) -> MediaInfo:
         audio_codec=str(audio.get("codec_name", "unknown")) if audio else None,
         container=container,
         audio_streams=len(audio_streams),
-        video_duration=_stream_seconds(video),
-        audio_duration=_stream_seconds(audio),
+        video_duration=_seconds(video),
+        audio_duration=_seconds(audio),
     )
-
-
-def _stream_seconds(stream: dict | None) -> float | None:
-    try:
-        return float(stream["duration"]) if stream else None
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 # --- Audio ---
