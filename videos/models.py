@@ -81,6 +81,10 @@ class AnalysisJob(models.Model):
     channels = models.JSONField(default=dict, blank=True)
     # The face channel over the whole video: one entry per sampled frame (time, faces, box, scores).
     face_track = models.JSONField(default=list, blank=True)
+    # The video's main spoken language (Whisper language ID) and its probability; "" / null:
+    # no speech, or a result from before language detection.
+    language = models.CharField(max_length=16, blank=True)
+    language_probability = models.FloatField(null=True, blank=True)
     # The Celery message that owns the run, and when that run last reported: together they tell
     # a redelivery of the owning message (take over) from a duplicate (leave it to the owner).
     task_id = models.CharField(max_length=64, blank=True)
@@ -106,11 +110,18 @@ class Utterance(models.Model):
     index = models.PositiveIntegerField()
     start = models.FloatField()
     end = models.FloatField()
+    # What the language model read: the transcript, or its English translation (`translated`).
     text = models.TextField()
-    emotion = models.CharField(max_length=16)
-    emotion_scores = models.JSONField()
-    sentiment = models.CharField(max_length=16)
-    sentiment_scores = models.JSONField()
+    # The words as spoken, when `text` is a translation; "" otherwise.
+    original_text = models.TextField(blank=True)
+    translated = models.BooleanField(default=False)
+    language = models.CharField(max_length=16, blank=True)
+    language_probability = models.FloatField(null=True, blank=True)
+    # The language model's labels; "" / null: it gave none (speech it cannot read, see `language`).
+    emotion = models.CharField(max_length=16, blank=True)
+    emotion_scores = models.JSONField(null=True, blank=True)
+    sentiment = models.CharField(max_length=16, blank=True)
+    sentiment_scores = models.JSONField(null=True, blank=True)
     # The other channels (mlcore.inference.UtteranceResult); null in results from before them.
     face = models.JSONField(null=True, blank=True)
     voice = models.JSONField(null=True, blank=True)
