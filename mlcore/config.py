@@ -85,4 +85,11 @@ class ModelConfig:
         return cls(preprocess=pre, **data)
 
     def resolved_text_encoder_path(self) -> str:
-        return self.text_encoder_path or default_text_encoder_path()
+        """`text_encoder_path`, else the packaged encoder named `text_encoder`."""
+        if self.text_encoder_path:
+            return self.text_encoder_path
+        if self.text_encoder == "all-mpnet-base-v2":
+            from mlcore.weights import MPNET_BASE, model_dir  # noqa: PLC0415
+
+            return str(model_dir(MPNET_BASE))
+        return default_text_encoder_path()

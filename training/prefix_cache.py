@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from mlcore.model import MultimodalSentimentModel
+from mlcore.model import MultimodalSentimentModel, segment_ids
 
 
 class _CachedOutput(nn.Module):
@@ -72,7 +72,7 @@ class FrozenPrefix:
                 hidden = self.bert(
                     input_ids=text["input_ids"],
                     attention_mask=text["attention_mask"],
-                    token_type_ids=text.get("token_type_ids"),
+                    **segment_ids(text.get("token_type_ids")),
                 ).last_hidden_state
                 lengths = text["attention_mask"].sum(1).tolist()
                 for row, (index, length) in enumerate(zip(batch["index"], lengths, strict=True)):

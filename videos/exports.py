@@ -26,7 +26,8 @@ VOICE_COLUMNS = (
     "relative_intensity",
 )
 CSV_COLUMNS = (
-    ["index", "start", "end", "text", "emotion", "emotion_confidence"]
+    ["index", "start", "end", "text", "original_text", "translated", "language"]
+    + ["language_probability", "emotion", "emotion_confidence"]
     + ["sentiment", "sentiment_confidence"]
     + [f"emotion_{label}" for label in EMOTIONS]
     + [f"sentiment_{label}" for label in SENTIMENTS]
@@ -73,6 +74,10 @@ def results_csv(job: AnalysisJob) -> str:
                 f"{u.start:.3f}",
                 f"{u.end:.3f}",
                 _safe_text(u.text),
+                _safe_text(u.original_text),
+                "yes" if u.translated else "",
+                u.language,
+                _score(u.language_probability),
                 u.emotion,
                 _score(emotion_scores.get(u.emotion)),
                 u.sentiment,

@@ -50,6 +50,8 @@ def get_analyzer() -> Analyzer:
     return Analyzer(
         checkpoint=settings.MODEL_CHECKPOINT or None,
         whisper_model=settings.WHISPER_MODEL or None,
+        language_model=settings.WHISPER_LANGUAGE_MODEL or None,
+        translate_speech=settings.ANALYSIS_TRANSLATE,
         whisper_device=settings.WHISPER_DEVICE,
         allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
         limits=media_limits(),  # the same MAX_VIDEO_* settings as the upload check
@@ -162,9 +164,13 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
                 start=u.start,
                 end=u.end,
                 text=u.text,
-                emotion=u.emotion,
+                original_text=u.original_text,
+                translated=u.translated,
+                language=u.language,
+                language_probability=u.language_probability,
+                emotion=u.emotion or "",
                 emotion_scores=u.emotion_scores,
-                sentiment=u.sentiment,
+                sentiment=u.sentiment or "",
                 sentiment_scores=u.sentiment_scores,
                 face=u.face,
                 voice=u.voice,
@@ -179,6 +185,8 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
         job.model_version = result.model_version
         job.channels = result.channels
         job.face_track = result.face_track
+        job.language = result.language
+        job.language_probability = result.language_probability
         job.stage_timings = {k: round(v, 3) for k, v in result.timings.items()}
         job.finished_at = timezone.now()
         job.error_code = job.error_message = ""

@@ -83,9 +83,41 @@ class FaceFrameSerializer(serializers.Serializer):
     scores = _scores("Face-expression probabilities of that face; null: no face.")
 
 
+class BlankAsNullCharField(serializers.CharField):
+    """Stored "" (no value) is shown as null."""
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
+
+
 class UtteranceSerializer(serializers.ModelSerializer):
-    emotion = serializers.CharField(help_text="The language model's label (validated on MELD).")
-    sentiment = serializers.CharField(help_text="The language model's label (validated on MELD).")
+    text = serializers.CharField(
+        help_text="What the language model read: the transcript, or its English translation "
+        "when `translated` is true."
+    )
+    original_text = serializers.CharField(
+        help_text="The words as spoken, when `text` is a translation; empty otherwise."
+    )
+    translated = serializers.BooleanField(
+        help_text="True: the language model read Whisper's English translation of the speech."
+    )
+    language = BlankAsNullCharField(
+        allow_null=True,
+        help_text="Spoken language (Whisper language code, e.g. en, de); null: not identified.",
+    )
+    language_probability = serializers.FloatField(
+        allow_null=True, help_text="Whisper's probability for that language (0-1)."
+    )
+    emotion = BlankAsNullCharField(
+        allow_null=True,
+        help_text="The language model's label (validated on MELD); null: no label (the language "
+        "was uncertain, or not English with translation off: see channels.text.note).",
+    )
+    emotion_scores = _scores("The language model's emotion probabilities; null: no label.")
+    sentiment = BlankAsNullCharField(
+        allow_null=True, help_text="The language model's label (validated on MELD); null: none."
+    )
+    sentiment_scores = _scores("The language model's sentiment probabilities; null: no label.")
     face = FaceAggregateSerializer(allow_null=True, read_only=True)
     voice = ProsodySerializer(allow_null=True, read_only=True)
     combined = CombinedSerializer(allow_null=True, read_only=True)
@@ -97,6 +129,10 @@ class UtteranceSerializer(serializers.ModelSerializer):
             "start",
             "end",
             "text",
+            "original_text",
+            "translated",
+            "language",
+            "language_probability",
             "emotion",
             "emotion_scores",
             "sentiment",
@@ -120,6 +156,14 @@ class AnalysisSerializer(serializers.ModelSerializer):
     utterances = serializers.SerializerMethodField()
     face_track = serializers.SerializerMethodField()
     channels_used = serializers.SerializerMethodField()
+    language = BlankAsNullCharField(
+        allow_null=True,
+        read_only=True,
+        help_text="The language spoken longest (Whisper language code); null: none identified.",
+    )
+    language_probability = serializers.FloatField(
+        allow_null=True, read_only=True, help_text="Its mean probability (0-1)."
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -138,6 +182,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "finished_at",
             "stage_timings",
             "warnings",
+            "language",
+            "language_probability",
             "channels",
             "channels_used",
             "video",

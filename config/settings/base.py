@@ -216,6 +216,11 @@ SPECTACULAR_SETTINGS = {
 WHISPER_MODEL = env.str("WHISPER_MODEL", default="")  # empty -> packaged tiny.en
 # cpu, cuda or auto. CPU by default: PyPI's CTranslate2 needs CUDA 12 libraries (mlcore.transcribe).
 WHISPER_DEVICE = env.str("WHISPER_DEVICE", default="cpu")
+# The multilingual Whisper that identifies the spoken language and translates non-English speech
+# to English for the language model (mlcore.language); empty -> no identification (all speech is
+# taken to be English). ANALYSIS_TRANSLATE=false: non-English speech gets no language-model label.
+WHISPER_LANGUAGE_MODEL = env.str("WHISPER_LANGUAGE_MODEL", default="base")
+ANALYSIS_TRANSLATE = env.bool("ANALYSIS_TRANSLATE", default=True)
 MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped default model
 # The face channel (pretrained expression classifier) and the voice channel (measured prosody);
 # FUSION_FACE_WEIGHT is the face's weight in the `combined` label (mlcore.fusion; chosen, not fit).

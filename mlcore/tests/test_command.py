@@ -29,9 +29,11 @@ def test_json_output(analyzer, untrained_checkpoint, talking_clip):
     first = data["utterances"][0]
     assert set(first) == {
         "index", "start", "end", "text", "emotion", "emotion_scores", "sentiment",
-        "sentiment_scores", "face", "voice", "combined",
+        "sentiment_scores", "face", "voice", "combined", "language", "language_probability",
+        "original_text", "translated",
     }  # fmt: skip
     assert first["emotion"] in EMOTIONS
+    assert (first["language"], first["translated"], data["language"]) == ("en", False, "en")
     assert data["summary"]["speech_detected"] is True
     assert "total" in data["timings"]
     # Which channels ran, said in the output: the test pattern has no face to read.

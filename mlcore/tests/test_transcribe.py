@@ -131,6 +131,40 @@ def test_a_long_segment_without_word_times_splits_by_text():
     assert all(a.end == pytest.approx(b.start) for a, b in zip(out, out[1:], strict=False))
 
 
+def test_a_sentence_split_across_segments_is_joined():
+    # Seen on a LibriVox clip: Whisper ended a segment in the middle of the sentence.
+    out = segments_to_utterances(
+        [
+            seg(0.0, 5.2, "And Mr. John Dashwood had then leisure to consider how much there "
+                          "might be prudently in"),
+            seg(5.3, 7.0, "his power to do for them."),
+            seg(7.4, 9.0, "He was not an ill-disposed young man."),
+        ]
+    )  # fmt: skip
+    assert [u.text for u in out] == [
+        "And Mr. John Dashwood had then leisure to consider how much there might be prudently "
+        "in his power to do for them.",
+        "He was not an ill-disposed young man.",
+    ]
+
+
+def test_mid_sentence_pieces_stay_apart_after_a_long_pause_or_past_the_maximum():
+    after_pause = segments_to_utterances([seg(0.0, 2.0, "so I said"), seg(4.0, 6.0, "never.")])
+    assert len(after_pause) == 2
+    too_long = segments_to_utterances(
+        [seg(0.0, 7.0, "so I said"), seg(7.2, 10.0, "never.")], max_duration_s=9.6
+    )
+    assert len(too_long) == 2
+
+
+def test_a_long_segment_is_cut_at_a_sentence_end_near_the_middle():
+    texts = ["I", "went", "home.", "Then", "I", "slept", "well"]
+    words = tuple(Word(float(i), i + 0.9, t) for i, t in enumerate(texts))
+    out = segments_to_utterances([Segment(0.0, 6.9, " ".join(texts), words)], 1.0, 6.0)
+    # The midpoint (3.45 s) is nearest the end of "Then" (3.9 s); the sentence end (2.9 s) wins.
+    assert [u.text for u in out] == ["I went home.", "Then I slept well"]
+
+
 def test_input_is_not_modified_and_order_is_by_time():
     segments = [seg(5.0, 7.0, "second"), seg(0.0, 2.0, "first")]
     out = segments_to_utterances(segments)

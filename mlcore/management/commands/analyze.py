@@ -88,6 +88,8 @@ class Command(BaseCommand):
                 whisper_device or "cpu",
                 face=settings.ANALYSIS_FACE_CHANNEL and not options["no_face"],
                 voice=settings.ANALYSIS_VOICE_CHANNEL and not options["no_voice"],
+                language_model=settings.WHISPER_LANGUAGE_MODEL or None,
+                translate_speech=settings.ANALYSIS_TRANSLATE,
             )
             # The bar goes to stderr (only a terminal) so --json output stays parseable.
             stream = _RawStream(self.stderr)
@@ -114,6 +116,8 @@ def format_result(result: AnalysisResult) -> str:
         what = channel.get("model") or channel.get("method") or channel.get("rule") or ""
         note = f" ({channel['note']})" if channel.get("note") else ""
         lines.append(f"  {name}: {'used' if channel.get('used') else 'not used'} - {what}{note}")
+    if result.language:
+        lines.append(f"language: {result.language} ({result.language_probability:.0%})")
     lines += [f"warning: {w}" for w in result.warnings]
     for u in result.utterances:
         face = u.face or {}
@@ -124,10 +128,11 @@ def format_result(result: AnalysisResult) -> str:
             extra.append(f"combined {u.combined['emotion']}/{u.combined['sentiment']}")
         if u.voice and u.voice.get("relative_intensity") is not None:
             extra.append(f"voice intensity {u.voice['relative_intensity']:+.2f}")
+        if u.translated:
+            extra.append(f"{u.language}: {u.original_text}")
         suffix = f"  [{'; '.join(extra)}]" if extra else ""
-        lines.append(
-            f"[{u.start:7.2f}-{u.end:7.2f}] {u.emotion:>8} {u.sentiment:>8}  {u.text}{suffix}"
-        )
+        labels = f"{u.emotion or '-':>8} {u.sentiment or '-':>8}"
+        lines.append(f"[{u.start:7.2f}-{u.end:7.2f}] {labels}  {u.text}{suffix}")
     summary = result.summary
     if summary["speech_detected"]:
         lines.append(

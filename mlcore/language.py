@@ -1,0 +1,209 @@
+"""Which language is spoken where, and English translations of what is not English.
+
+The language model reads English only (it was trained on MELD's English subtitles). A multilingual
+Whisper (base by default, `mlcore.weights.WHISPER_BASE`) identifies the spoken language of each
+stretch of speech: Silero VAD (shipped with faster-whisper) finds the speech, consecutive speech
+is packed into windows of up to 30 s (what Whisper's encoder reads at once), and each window gets
+Whisper's language probabilities. An utterance takes the language of the window it overlaps most.
+Non-English utterances are translated to English by the same model (`task="translate"`), one
+utterance at a time, so each translation lines up exactly with its original words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlcore.transcribe import Segment
+
+ENGLISH = "en"
+SAMPLE_RATE = 16_000
+WINDOW_S = 30.0  # Whisper's encoder reads 30 s at a time: one language decision per window
+# Long videos: at most this many windows, spread evenly over the speech (bounds the cost).
+MAX_WINDOWS = 40
+# Below this, the language is reported as uncertain and the language model gives no label:
+# music, noise and very short speech give low, spread-out language probabilities.
+MIN_LANGUAGE_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class LanguageSpan:
+    """A stretch of speech (seconds from the start of the audio) and its detected language."""
+
+    start: float
+    end: float
+    language: str
+    probability: float
+
+    @property
+    def certain(self) -> bool:
+        return self.probability >= MIN_LANGUAGE_PROBABILITY
+
+    def to_dict(self) -> dict:
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "language": self.language,
+            "probability": round(self.probability, 4),
+        }
+
+
+def speech_windows(audio: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+    """(start s, end s, speech samples) per window of up to `WINDOW_S` of detected speech."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(audio, VadOptions())
+    limit = int(WINDOW_S * SAMPLE_RATE)
+    windows: list[list[dict]] = []
+    length = 0
+    for chunk in chunks:
+        size = chunk["end"] - chunk["start"]
+        if not windows or length + size > limit:
+            windows.append([])
+            length = 0
+        windows[-1].append(chunk)
+        length += size
+    if len(windows) > MAX_WINDOWS:
+        keep = np.linspace(0, len(windows) - 1, MAX_WINDOWS).round().astype(int)
+        windows = [windows[i] for i in sorted(set(keep.tolist()))]
+    return [
+        (
+            window[0]["start"] / SAMPLE_RATE,
+            window[-1]["end"] / SAMPLE_RATE,
+            np.concatenate([audio[c["start"] : c["end"]] for c in window])[:limit],
+        )
+        for window in windows
+    ]
+
+
+def identify_languages(audio: np.ndarray, model) -> list[LanguageSpan]:
+    """The language of each window of speech in 16 kHz mono `audio`; [] when there is none.
+    `model` is a multilingual faster-whisper model."""
+    spans = []
+    for start, end, speech in speech_windows(audio.astype(np.float32, copy=False)):
+        language, probability, _ = model.detect_language(speech)
+        spans.append(LanguageSpan(start, end, language, float(probability)))
+    return spans
+
+
+def language_at(spans: list[LanguageSpan], start: float, end: float) -> LanguageSpan | None:
+    """The span overlapping [start, end] most (the nearest one when none overlaps)."""
+    if not spans:
+        return None
+
+    def overlap(span: LanguageSpan) -> tuple[float, float]:
+        shared = min(end, span.end) - max(start, span.start)
+        gap = max(span.start - end, start - span.end, 0.0)
+        return (shared, -gap)
+
+    return max(spans, key=overlap)
+
+
+def main_language(spans: list[LanguageSpan]) -> tuple[str, float] | None:
+    """The language spoken longest, with its duration-weighted mean probability."""
+    if not spans:
+        return None
+    seconds: dict[str, float] = {}
+    weighted: dict[str, float] = {}
+    for span in spans:
+        length = max(span.end - span.start, 1e-3)
+        seconds[span.language] = seconds.get(span.language, 0.0) + length
+        weighted[span.language] = weighted.get(span.language, 0.0) + length * span.probability
+    language = max(seconds, key=seconds.__getitem__)
+    return language, weighted[language] / seconds[language]
+
+
+def translate(audio: np.ndarray, utterance: Segment, language: str, model) -> str:
+    """English text for `utterance`'s stretch of `audio`, spoken in `language`."""
+    lo = max(0, int(utterance.start * SAMPLE_RATE))
+    hi = int(utterance.end * SAMPLE_RATE)
+    segments, _info = model.transcribe(
+        audio[lo:hi].astype(np.float32, copy=False),
+        task="translate",
+        language=language,
+        beam_size=1,
+        vad_filter=False,  # the utterance is speech already
+        without_timestamps=True,
+        condition_on_previous_text=False,
+    )
+    return " ".join(s.text.strip() for s in segments).strip()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the language model reads of one utterance, and in which language it was spoken."""
+
+    text: str  # the transcript, or its English translation (`translated`)
+    language: str = ""  # "" when language identification is off
+    probability: float | None = None
+    original_text: str = ""  # the words as spoken, when `text` is a translation
+    translated: bool = False
+    readable: bool = True  # False: the language model gives no label (see `unread_reason`)
+    unread_reason: str = ""  # "uncertain" or "translation_off"
+
+
+def read_utterances(
+    audio: np.ndarray,
+    utterances: list[Segment],
+    spans: list[LanguageSpan],
+    model,
+    *,
+    translate_speech: bool = True,
+    progress=None,
+) -> list[Reading]:
+    """One `Reading` per utterance: English is read as transcribed; other languages through
+    `model`'s English translation (when `translate_speech`); speech whose language is uncertain
+    is not read at all (its transcript may be gibberish). No `spans` (identification off): every
+    utterance is read as English."""
+    out = []
+    for i, utterance in enumerate(utterances):
+        span = language_at(spans, utterance.start, utterance.end)
+        if span is None:
+            out.append(Reading(utterance.text))
+        elif not span.certain:
+            out.append(
+                Reading(
+                    utterance.text,
+                    span.language,
+                    span.probability,
+                    readable=False,
+                    unread_reason="uncertain",
+                )
+            )
+        elif span.language == ENGLISH:
+            out.append(Reading(utterance.text, span.language, span.probability))
+        elif not translate_speech:
+            out.append(
+                Reading(
+                    utterance.text,
+                    span.language,
+                    span.probability,
+                    readable=False,
+                    unread_reason="translation_off",
+                )
+            )
+        else:
+            english = translate(audio, utterance, span.language, model)
+            out.append(
+                Reading(
+                    english,
+                    span.language,
+                    span.probability,
+                    original_text=utterance.text,
+                    translated=True,
+                    readable=bool(english),
+                    unread_reason="" if english else "uncertain",
+                )
+            )
+        if progress is not None:
+            progress((i + 1) / len(utterances))
+    return out
+
+
+def language_name(code: str) -> str:
+    """'de' -> 'German', from Whisper's own language table (as transformers ships it)."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    name = LANGUAGES.get(code)
+    return name.title() if name else code

