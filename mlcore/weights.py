@@ -78,7 +78,8 @@ MPNET_BASE = SplitWeights(
     unzip="all-mpnet-base-v2",
 )
 
-ALL_SPLIT_WEIGHTS: tuple[SplitWeights, ...] = (WHISPER_BASE, MPNET_BASE)
+# The ones the installed product needs (`python -m mlcore.weights`); MPNet is joined on first use.
+ALL_SPLIT_WEIGHTS: tuple[SplitWeights, ...] = (WHISPER_BASE,)
 _STAMP = ".verified-sha256"
 _CHUNK = 1 << 20
 
