@@ -1,9 +1,9 @@
 """Plans, each user's plan (with overrides) and the usage ledger.
 
 Usage is counted from the ledger (`UsageRecord`), one row per accepted analysis, over the calendar
-month in UTC. Refund policy: a job that ends `failed` is refunded (its row gets `refunded_at`
-and stays for audit); a canceled job, or a finished job the user deleted, still counts; a
-submission refused before queueing (bad file, over a limit) never reaches the ledger.
+month in UTC. Refund policy: a job that ends `failed` or `canceled` is refunded (its row gets
+`refunded_at` and stays for audit); a succeeded job the user deleted still counts; a submission
+refused before queueing (bad file, over a limit) never reaches the ledger.
 """
 
 from __future__ import annotations

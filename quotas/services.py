@@ -4,9 +4,11 @@ Period: the calendar month in UTC. Usage = this period's ledger rows that are no
 not before the user's `usage_reset_at`.
 
 Refund policy: a job that ends `failed` is refunded, whatever the reason (the ledger row gets
-`refunded_at` and stays for audit); an admin retry of it charges the row again. A canceled job
-counts (the work may have been done), and so does a finished job the user deleted (the row loses
-its job link, not its charge). A submission refused before queueing never reaches the ledger.
+`refunded_at` and stays for audit), and so is a `canceled` one, whether it was queued or already
+running (it delivers nothing, so it is charged nothing: videos.services.CANCEL_POLICY); an admin
+retry of either charges the row again, and "run again" is a new job, charged as a submission. A
+succeeded job the user deleted still counts (the row loses its job link, not its charge). A
+submission refused before queueing never reaches the ledger.
 """
 
 from __future__ import annotations
@@ -222,7 +224,8 @@ def charge_analysis(user: User, job: AnalysisJob, video: Video) -> UsageRecord:
 
 
 def refund_job(job_id: object, reason: str) -> bool:
-    """A job ended failed: give its analysis back (the row stays, marked). Idempotent."""
+    """A job ended failed or canceled: give its analysis back (the row stays, marked).
+    Idempotent."""
     return bool(
         UsageRecord.objects.filter(job_id=job_id, refunded_at__isnull=True).update(
             refunded_at=timezone.now(), refund_reason=reason[:64]

@@ -1,4 +1,5 @@
-"""Every new user gets a quota row on the default plan; a job saved as failed is refunded."""
+"""Every new user gets a quota row on the default plan; a job saved as failed or canceled is
+refunded."""
 
 from django.conf import settings
 from django.db.models.signals import post_save
@@ -16,9 +17,10 @@ def create_quota(sender, instance, created: bool, raw: bool = False, **_: object
 
 @receiver(post_save, sender="videos.AnalysisJob")
 def refund_failed_job(sender, instance, raw: bool = False, **_: object) -> None:
-    """Safety net for code that fails a job with save() (the reaper, admin edits);
-    videos.jobs._fail uses update() and calls refund_job itself. Idempotent."""
-    if instance.status == "failed" and not raw:
+    """Safety net for code that fails or cancels a job with save() (the reaper, admin edits);
+    videos.jobs._fail and videos.services.cancel_job call refund_job themselves. Idempotent."""
+    if instance.status in ("failed", "canceled") and not raw:
         from quotas.services import refund_job
 
-        refund_job(instance.pk, instance.error_code or "failed")
+        reason = "canceled" if instance.status == "canceled" else instance.error_code
+        refund_job(instance.pk, reason or "failed")

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from videos import services
 from videos.errors import Conflict
 from videos.models import AnalysisJob
+from webhooks.admin import WebhookDeliveryInline
 
 
 @admin.register(AnalysisJob)
@@ -30,8 +31,9 @@ class AnalysisJobAdmin(admin.ModelAdmin):
     list_select_related = ("owner", "video")
     date_hierarchy = "queued_at"
     actions = ("retry", "cancel")
+    inlines = (WebhookDeliveryInline,)
     readonly_fields = [f.name for f in AnalysisJob._meta.fields]
-    exclude = ("summary", "stage_timings", "warnings")
+    exclude = ("summary", "stage_timings", "warnings")  # shown read-only below
     readonly_fields += ["summary", "stage_timings", "warnings"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
+from django.utils.http import content_disposition_header
 from django.views import defaults
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,15 +18,18 @@ from rest_framework.views import APIView, exception_handler
 
 from accounts.api_keys import create_api_key, revoke_api_key
 from accounts.models import ApiKey
-from videos import services
-from videos.errors import ServiceError, UploadRejected
+from videos import exports, services, subtitles
+from videos.errors import Conflict, ServiceError, UploadRejected
 from videos.models import AnalysisJob, JobStatus
 from videos.serializers import (
     AnalysisCreateSerializer,
     AnalysisSerializer,
     ApiKeyCreateSerializer,
     DirectUploadRequestSerializer,
+    RerunSerializer,
+    WebhookSecretSerializer,
 )
+from webhooks import services as webhooks
 
 POLL_AFTER_S = 2  # Retry-After while a job is not finished
 
@@ -137,6 +143,10 @@ class AnalysisListCreate(generics.ListAPIView):
         },
         responses={202: AnalysisSerializer},
         summary="Submit a video for analysis (a file, or the id of a direct upload)",
+        description="Optional `callback_url`: when the job ends, its summary is POSTed there, "
+        "signed with your webhook secret (see GET /api/v1/webhook-secret). Refused with 400 "
+        "`invalid_callback_url` (not http(s), malformed, unresolvable) or "
+        "`callback_url_forbidden` (loopback, private, link-local or reserved address).",
     )
     def post(self, request: Request) -> Response:
         length = request.META.get("CONTENT_LENGTH")
@@ -156,6 +166,7 @@ class AnalysisListCreate(generics.ListAPIView):
             upload=upload,
             name=upload.name if upload else "",
             upload_id=form.validated_data.get("upload_id"),
+            callback_url=form.validated_data.get("callback_url", ""),
         )
         body = AnalysisSerializer(job, context={"request": request}).data
         location = body["url"]
@@ -166,17 +177,97 @@ class AnalysisDetail(APIView):
     @extend_schema(responses=AnalysisSerializer, summary="Status, progress and results")
     def get(self, request: Request, pk) -> Response:
         job = generics.get_object_or_404(_own_jobs(request), pk=pk)
-        context = {"request": request, "with_results": True}
+        context = {"request": request, "with_results": True, "detail": True}
         response = Response(AnalysisSerializer(job, context=context).data)
         if not job.is_finished:
             response["Retry-After"] = str(POLL_AFTER_S)
         return response
 
-    @extend_schema(responses={204: None}, summary="Cancel a running job, or delete a finished one")
+    @extend_schema(
+        responses={204: None},
+        summary="Cancel a queued or running job (refunded), or delete a finished one",
+        description=f"Cancel policy: {services.CANCEL_POLICY} Run it again with POST "
+        "/api/v1/analyses/{id}/rerun. Deleting a finished job removes it (and its video, "
+        "unless a run again uses it); a succeeded job still counts.",
+    )
     def delete(self, request: Request, pk) -> Response:
         job = generics.get_object_or_404(_own_jobs(request), pk=pk)
         services.cancel_or_delete(job)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AnalysisRerun(APIView):
+    @extend_schema(
+        request=RerunSerializer,
+        responses={202: AnalysisSerializer},
+        summary="Run a canceled or failed analysis again, as a new analysis of the same video",
+        description="Charged like a new submission (429 `quota_exceeded` over your allowance). "
+        "409 `not_rerunnable` for a queued, running or succeeded analysis; 409 `already_rerun` "
+        "(with `details.rerun_id`) when it was already run again.",
+    )
+    def post(self, request: Request, pk) -> Response:
+        job = generics.get_object_or_404(_own_jobs(request), pk=pk)
+        form = RerunSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        new = services.rerun_job(job, callback_url=form.validated_data.get("callback_url"))
+        body = AnalysisSerializer(new, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class FirstRendererNegotiation(DefaultContentNegotiation):
+    """Files whatever the Accept header says (a <track> may ask for text/vtt only): errors are
+    JSON, the file itself is a plain HttpResponse."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AnalysisSubtitles(APIView):
+    fmt = "vtt"
+    content_negotiation_class = FirstRendererNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "text/vtt"): OpenApiTypes.STR,
+            (200, "application/x-subrip"): OpenApiTypes.STR,
+        },
+        summary="Subtitles: one cue per utterance with its emotion and sentiment",
+        description="WebVTT (`subtitles.vtt`) or SRT (`subtitles.srt`). Each cue: the words, "
+        "then a label line such as `[joy · positive]`, or `[no text label]` when the language "
+        "model gave none. 409 `no_results` until the analysis has succeeded.",
+    )
+    def get(self, request: Request, pk) -> HttpResponse:
+        job = generics.get_object_or_404(_own_jobs(request), pk=pk)
+        if job.status != JobStatus.SUCCEEDED:
+            raise Conflict("no_results", f"A {job.status} analysis has no subtitles.")
+        body, content_type = subtitles.job_subtitles(job, self.fmt)
+        response = HttpResponse(body, content_type=content_type)
+        name = exports.download_name(job, self.fmt, "subtitles")
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+
+
+class WebhookSecretView(APIView):
+    @extend_schema(
+        responses=WebhookSecretSerializer,
+        summary="Your webhook signing secret (made on first use)",
+        description="Callbacks carry `X-Timestamp` and `X-Signature: sha256=<hex>`, the "
+        "HMAC-SHA256 of `<timestamp>.<raw body>` with this secret. Compare in constant time "
+        "and refuse old timestamps.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(WebhookSecretSerializer(webhooks.get_secret(request.user)).data)
+
+
+class WebhookSecretRotate(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: WebhookSecretSerializer},
+        summary="Replace your webhook secret: callbacks from now on are signed with the new one",
+    )
+    def post(self, request: Request) -> Response:
+        secret = webhooks.rotate_secret(request.user)
+        return Response(WebhookSecretSerializer(secret).data, status=status.HTTP_201_CREATED)
 
 
 class DirectUploadCreate(APIView):

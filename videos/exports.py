@@ -102,7 +102,7 @@ def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def download_name(job: AnalysisJob, extension: str) -> str:
-    """`talk.mp4` -> `talk-analysis.csv`."""
+def download_name(job: AnalysisJob, extension: str, what: str = "analysis") -> str:
+    """`talk.mp4` -> `talk-analysis.csv` (`talk-subtitles.vtt` with what="subtitles")."""
     stem = Path(job.video.original_name).stem or "video"
-    return f"{stem}-analysis.{extension}"
+    return f"{stem}-{what}.{extension}"

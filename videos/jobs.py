@@ -22,6 +22,7 @@ from quotas import services as quotas
 from videos.models import AnalysisJob, JobStatus, Utterance
 from videos.services import media_limits
 from videos.storage import local_copy
+from webhooks.services import notify_job_finished
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def _fail(job: AnalysisJob, code: str, message: str) -> None:
         finished_at=timezone.now(),
     ):
         quotas.refund_job(job.pk, code)  # policy: a failed analysis is not charged
+        notify_job_finished(job.pk)
 
 
 def fail_job(job_id: str, code: str, message: str) -> None:
@@ -191,6 +193,7 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
         job.finished_at = timezone.now()
         job.error_code = job.error_message = ""
         job.save()
+        notify_job_finished(job.pk)  # sent once this transaction commits
     return True
 
 

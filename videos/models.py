@@ -88,6 +88,12 @@ class AnalysisJob(models.Model):
     # The Celery message that owns the run, and when that run last reported: together they tell
     # a redelivery of the owning message (take over) from a duplicate (leave it to the owner).
     task_id = models.CharField(max_length=64, blank=True)
+    # POSTed a signed summary when the job ends (webhooks app); "" for none.
+    callback_url = models.CharField(max_length=2000, blank=True)
+    # "Run again": the canceled or failed job this one repeats (same video, charged anew).
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

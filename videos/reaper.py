@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from videos.models import AnalysisJob, DirectUpload, JobStatus
 from videos.services import enqueue_analysis
+from webhooks.services import notify_job_finished
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def reap_stuck_jobs() -> dict[str, int]:
                 enqueue_analysis(job)
                 counts["requeued"] += 1
             job.save()
+            if job.status == JobStatus.FAILED:
+                notify_job_finished(job.pk)
     lost = AnalysisJob.objects.filter(status=JobStatus.QUEUED, queued_at__lt=waiting)
     for job in lost.filter(Q(heartbeat_at__lt=waiting) | Q(heartbeat_at__isnull=True)):
         if not _due_for_resend(job, now):

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mlcore.labels import used_channels
 from videos.models import AnalysisJob, Utterance, Video
+from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 
 
 class VideoSerializer(serializers.ModelSerializer):
@@ -148,6 +150,43 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="The receiver's HTTP status; null: no answer (see error)."
+    )
+
+    class Meta:
+        model = WebhookAttempt
+        fields = ("number", "started_at", "duration_ms", "status_code", "error")
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    """One callback (the job ended) and every attempt to deliver it."""
+
+    status = serializers.ChoiceField(
+        choices=DeliveryStatus.choices,
+        help_text="pending (first attempt or a retry to come), delivered (2xx), failed "
+        "(attempts used up, or the target was refused).",
+    )
+    attempts = WebhookAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = (
+            "id",
+            "event",
+            "url",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created",
+            "delivered_at",
+            "attempts",
+        )
+
+
 class AnalysisSerializer(serializers.ModelSerializer):
     """A job as the API shows it; results only once it succeeded."""
 
@@ -165,6 +204,13 @@ class AnalysisSerializer(serializers.ModelSerializer):
         allow_null=True, read_only=True, help_text="Its mean probability (0-1)."
     )
     url = serializers.SerializerMethodField()
+    callback_url = serializers.CharField(
+        help_text='Where the signed job summary is POSTed when the job ends; "" for none.'
+    )
+    callback_deliveries = serializers.SerializerMethodField()
+    rerun_of = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The canceled or failed analysis this one runs again."
+    )
 
     class Meta:
         model = AnalysisJob
@@ -180,6 +226,9 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "queued_at",
             "started_at",
             "finished_at",
+            "rerun_of",
+            "callback_url",
+            "callback_deliveries",
             "stage_timings",
             "warnings",
             "language",
@@ -195,7 +244,16 @@ class AnalysisSerializer(serializers.ModelSerializer):
     def get_url(self, job: AnalysisJob) -> str:
         request = self.context.get("request")
         path = f"/api/v1/analyses/{job.pk}"
-        return request.build_absolute_uri(path) if request else path
+        # Callbacks have no request: the configured public address, if any.
+        return request.build_absolute_uri(path) if request else settings.SITE_URL + path
+
+    @extend_schema_field(WebhookDeliverySerializer(many=True, allow_null=True))
+    def get_callback_deliveries(self, job: AnalysisJob) -> list[dict] | None:
+        """Each callback of this job and its attempts (GET /api/v1/analyses/{id} only)."""
+        if not self.context.get("detail"):
+            return None
+        deliveries = job.webhook_deliveries.prefetch_related("attempts").order_by("created")
+        return WebhookDeliverySerializer(deliveries, many=True).data
 
     def get_error(self, job: AnalysisJob) -> dict | None:
         if not job.error_code:
@@ -224,12 +282,40 @@ class AnalysisSerializer(serializers.ModelSerializer):
         return used_channels(job.channels)
 
 
+def callback_url_field(**overrides: object) -> serializers.CharField:
+    options = {
+        "required": False,
+        "allow_blank": True,
+        "max_length": 2000,
+        "help_text": "http(s) URL on a public address (checked, resolved: loopback, private, "
+        "link-local and reserved addresses are refused with callback_url_forbidden). When the "
+        "job ends (succeeded, failed or canceled) its summary is POSTed there, signed: "
+        "X-Timestamp (unix seconds) and X-Signature: sha256=<hex HMAC-SHA256 of "
+        "'<timestamp>.<body>' with your webhook secret, GET /api/v1/webhook-secret>; retried "
+        "with exponential backoff on errors and non-2xx answers.",
+        **overrides,
+    }
+    return serializers.CharField(**options)
+
+
 class AnalysisCreateSerializer(serializers.Serializer):
     # Empty files reach the service, which refuses them with the code `empty_file`.
     file = serializers.FileField(
         required=False, allow_empty_file=True, help_text="The video (multipart)."
     )
     upload_id = serializers.UUIDField(required=False, help_text="From POST /api/v1/uploads.")
+    callback_url = callback_url_field()
+
+
+class RerunSerializer(serializers.Serializer):
+    callback_url = callback_url_field(
+        help_text='Omit to keep the original analysis\'s callback_url; "" for none.'
+    )
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The HMAC-SHA256 key of your callbacks' signatures.")
+    created = serializers.DateTimeField(help_text="When it was made or last rotated.")
 
 
 class DirectUploadRequestSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from quotas import services as quotas
 from videos.errors import Conflict, UploadRejected
 from videos.models import FINISHED_STATUSES, AnalysisJob, DirectUpload, JobStatus, Video
 from videos.storage import copy_and_hash, s3_client
+from webhooks import services as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +176,22 @@ def video_from_direct_upload(owner, upload: DirectUpload) -> Video:
     return video
 
 
-def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", upload_id=None):
+def submit_analysis(
+    owner,
+    *,
+    upload: IO[bytes] | None = None,
+    name: str = "",
+    upload_id=None,
+    callback_url: str = "",
+):
     """Store/verify the video and queue its analysis; nothing is queued if any check fails.
 
-    Raises quotas.services.QuotaExceeded (429) when the owner's monthly allowance is used up."""
+    `callback_url`: POSTed the signed job summary when the job ends (webhooks app); checked
+    here first (http(s), public address). Raises quotas.services.QuotaExceeded (429) when the
+    owner's monthly allowance is used up."""
     if (upload is None) == (upload_id is None):
         raise UploadRejected("invalid_request", "Send either a file or an upload_id.")
+    callback_url = webhooks.validate_callback_url(callback_url)  # cheap: before the upload work
     # Slow work (reading, copying, ffprobe) first, outside the transaction and its locks.
     direct = None
     if upload is not None:
@@ -195,7 +206,9 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
     try:
         with transaction.atomic():
             video.save()
-            job = AnalysisJob.objects.create(video=video, owner=owner)
+            job = AnalysisJob.objects.create(video=video, owner=owner, callback_url=callback_url)
+            if callback_url:
+                webhooks.get_secret(owner)  # the secret exists before the first callback
             # Locks the owner's quota row until commit; refusing rolls the video and job back.
             quotas.charge_analysis(owner, job, video)
             enqueue_analysis(job)
@@ -225,8 +238,18 @@ def _send(job_id: str) -> None:
         log.exception("job %s: the broker refused the message; the reaper will resend it", job_id)
 
 
+# The cancel policy, as the confirm dialog, the API schema and the README state it.
+CANCEL_POLICY = (
+    "A canceled analysis is refunded in full, whether it was still waiting or already running: "
+    "it delivers no results, so it does not count against your monthly allowance. "
+    "You can run it again later."
+)
+
+
 def cancel_job(job: AnalysisJob) -> bool:
-    """Cancel a queued/running job; False (and nothing changed) if it has already finished."""
+    """Cancel a queued/running job and refund it (CANCEL_POLICY); False (and nothing changed) if
+    it has already finished. A running worker notices at its next progress report and stops;
+    its results are never saved (jobs.save_results wants a running job)."""
     with transaction.atomic():
         locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
         if locked.status in FINISHED_STATUSES:
@@ -235,19 +258,78 @@ def cancel_job(job: AnalysisJob) -> bool:
         locked.stage = "canceled"
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "stage", "finished_at"])
+        quotas.refund_job(locked.pk, "canceled")
+        webhooks.notify_job_finished(locked.pk)
         return True
 
 
+def delete_job(job: AnalysisJob) -> None:
+    """Delete a job, and its video once no other job (a run again) uses it."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=job.video_id)
+        AnalysisJob.objects.filter(pk=job.pk).delete()
+        if not video.jobs.exists():
+            video.delete()
+
+
 def cancel_or_delete(job: AnalysisJob) -> str:
-    """Cancel a queued/running job; delete a finished one with its video. Returns what happened."""
+    """Cancel a queued/running job; delete a finished one (and its video if no other job uses
+    it). Returns what happened."""
     if cancel_job(job):
         return "canceled"
-    job.video.delete()
+    delete_job(job)
     return "deleted"
 
 
+RERUNNABLE = (JobStatus.FAILED, JobStatus.CANCELED)
+
+
+def rerun_job(job: AnalysisJob, callback_url: str | None = None) -> AnalysisJob:
+    """Run again: a new job for a canceled or failed job's video, charged like a new
+    submission (within the owner's quota and current limits). The old job stays as it was.
+
+    `callback_url`: None keeps the old job's (checked again); "" for none. Raises Conflict
+    (`not_rerunnable`, `already_rerun`), UploadRejected or QuotaExceeded."""
+    callback_url = webhooks.validate_callback_url(
+        job.callback_url if callback_url is None else callback_url
+    )
+    with transaction.atomic():
+        # Locked: two clicks on "Run again" make one job, not two.
+        old = AnalysisJob.objects.select_for_update().select_related("video").get(pk=job.pk)
+        if old.status not in RERUNNABLE:
+            raise Conflict(
+                "not_rerunnable",
+                f"Only failed or canceled analyses can be run again; this one is {old.status}.",
+            )
+        newer = old.reruns.first()
+        if newer is not None:
+            raise Conflict(
+                "already_rerun",
+                "This analysis was already run again.",
+                details={"rerun_id": str(newer.pk)},
+            )
+        video = old.video
+        max_bytes, limits = upload_limits(old.owner)
+        if video.size > max_bytes:
+            raise _too_large(max_bytes)
+        if video.duration > limits.max_duration_s:
+            raise UploadRejected(
+                "too_long",
+                f"The video is longer than the {limits.max_duration_s:g} s your plan allows.",
+            )
+        new = AnalysisJob.objects.create(
+            video=video, owner=old.owner, callback_url=callback_url, rerun_of=old
+        )
+        quotas.charge_analysis(old.owner, new, video)  # refusing rolls the new job back
+        if callback_url:
+            webhooks.get_secret(old.owner)
+        enqueue_analysis(new)
+    return new
+
+
 def retry_job(job: AnalysisJob) -> AnalysisJob:
-    """Queue a failed or canceled job again (admin action)."""
+    """Queue a failed or canceled job again, as the same job (admin action; users "run again",
+    rerun_job)."""
     with transaction.atomic():
         locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in (JobStatus.FAILED, JobStatus.CANCELED):
@@ -262,6 +344,6 @@ def retry_job(job: AnalysisJob) -> AnalysisJob:
         # Queued (and sent) now: the reaper must not take the old times for a lost message.
         locked.queued_at = locked.heartbeat_at = timezone.now()
         locked.save()
-        quotas.recharge_job(locked.pk)  # a failed job was refunded; running again counts again
+        quotas.recharge_job(locked.pk)  # it was refunded; running again counts again
         enqueue_analysis(locked)
     return locked

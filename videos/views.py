@@ -19,12 +19,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.api_keys import create_api_key, revoke_api_key
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas import services as quotas
-from videos import exports, presentation, services
+from videos import exports, presentation, services, subtitles
 from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
 from videos.models import AnalysisJob, JobStatus
 from videos.streaming import video_response
+from webhooks import services as webhooks
 
 # Extensions accepted in the browser when the OS reports no video MIME type (e.g. .mkv on some
 # systems); the server's ffprobe check decides in the end.
@@ -79,6 +80,8 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     summary = job.summary or {}
     context = {
         "job": job,
+        "cancel_policy": services.CANCEL_POLICY,
+        "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
         "rows": presentation.utterance_rows(utterances),
         "chart_data": presentation.chart_data(job, utterances),
         "stage_labels": presentation.STAGE_LABELS,
@@ -98,8 +101,28 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
 def job_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
     job = _own_job(request, pk)
     outcome = services.cancel_or_delete(job)
-    messages.info(request, f"Analysis {outcome}.")
-    return redirect("job-detail", pk=pk) if outcome == "canceled" else redirect("dashboard")
+    if outcome == "canceled":
+        messages.info(request, "Analysis canceled. It does not count against your allowance.")
+        return redirect("job-detail", pk=pk)
+    messages.info(request, "Analysis deleted.")
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def job_rerun(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Run again: a new analysis of the same video (services.rerun_job), or why not."""
+    job = _own_job(request, pk)
+    try:
+        new = services.rerun_job(job)
+    except ServiceError as exc:
+        rerun_id = exc.details.get("rerun_id")
+        if rerun_id and AnalysisJob.objects.filter(pk=rerun_id, owner=request.user).exists():
+            return redirect("job-detail", pk=rerun_id)  # a second click: the run already made
+        messages.error(request, exc.message)
+        return redirect("job-detail", pk=pk)
+    messages.info(request, "Running the analysis again.")
+    return redirect("job-detail", pk=new.pk)
 
 
 @login_required
@@ -127,25 +150,52 @@ def results_csv(request: HttpRequest, pk: UUID) -> HttpResponse:
     return _download(body, "text/csv; charset=utf-8", exports.download_name(job, "csv"))
 
 
-def _download(body: str, content_type: str, filename: str) -> HttpResponse:
+@login_required
+@require_GET
+def subtitles_file(request: HttpRequest, pk: UUID, fmt: str) -> HttpResponse:
+    """WebVTT/SRT: inline for the player's <track>, an attachment with ?download=1."""
+    job = _own_job(request, pk)
+    body, content_type = subtitles.job_subtitles(job, fmt)
+    name = exports.download_name(job, fmt, "subtitles")
+    return _download(body, content_type, name, attachment="download" in request.GET)
+
+
+def _download(body: str, content_type: str, filename: str, attachment: bool = True) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Disposition"] = content_disposition_header(attachment, filename)
     return response
+
+
+NEW_KEY_SESSION = "new_api_key"
 
 
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
-    """List and create keys. A new key is shown once, in the response to the POST that made it
-    (never stored, never put in the session), so that page must not be cached."""
+    """List and create keys, show the webhook secret. Post/Redirect/Get: the POST creates the
+    key and redirects (a reload cannot create a second one); the plain key rides in the session
+    until that next GET, which shows it once and removes it. That page is never cached."""
     form = ApiKeyForm(request.POST or None)
-    new_key = None
     if request.method == "POST" and form.is_valid():
-        key, new_key = create_api_key(request.user, form.cleaned_data["name"])
-        form = ApiKeyForm()
-    context = {"form": form, "keys": request.user.api_keys.all(), "new_key": new_key}
+        _, plain = create_api_key(request.user, form.cleaned_data["name"])
+        request.session[NEW_KEY_SESSION] = plain
+        return redirect("api-keys-page")
+    context = {
+        "form": form,
+        "keys": request.user.api_keys.all(),
+        "new_key": request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None,
+        "webhook_secret": webhooks.get_secret(request.user),
+    }
     response = render(request, "videos/api_keys.html", context, status=400 if form.errors else 200)
     add_never_cache_headers(response)
     return response
+
+
+@login_required
+@require_POST
+def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
+    webhooks.rotate_secret(request.user)
+    messages.success(request, "Webhook secret replaced: callbacks are now signed with the new one.")
+    return redirect(reverse("api-keys-page") + "#webhook-secret-title")
 
 
 @login_required

@@ -42,12 +42,32 @@ def analyze_video(self, job_id: str) -> None:
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
 
 
+@shared_task(
+    bind=True,
+    name="worker.tasks.deliver_webhook",
+    max_retries=None,  # webhooks.services counts the attempts (WEBHOOK_MAX_ATTEMPTS)
+    soft_time_limit=120,  # a receiver that trickles its answer must not hold a worker
+)
+def deliver_webhook(self, delivery_id: str) -> None:
+    """One attempt at a job's callback; a failed one comes back after the backoff."""
+    from webhooks.services import attempt_delivery
+
+    retry_in = attempt_delivery(delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
 @shared_task(name="worker.tasks.reap_stuck_jobs")
 def reap_stuck_jobs() -> dict[str, int]:
     from videos.reaper import clean_expired_uploads
     from videos.reaper import reap_stuck_jobs as reap
+    from webhooks.services import resend_lost_deliveries
 
-    return {**reap(), "expired_uploads_removed": clean_expired_uploads()}
+    return {
+        **reap(),
+        "expired_uploads_removed": clean_expired_uploads(),
+        "webhooks_resent": resend_lost_deliveries(),
+    }
 
 
 @worker_process_init.connect

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "quotas",
     "mlcore",
     "worker",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -266,3 +267,15 @@ ANALYSIS_HEARTBEAT_STALE_S = env.int("ANALYSIS_HEARTBEAT_STALE_S", default=600)
 # A queued job still waiting after this long may have lost its message (broker restart): resend.
 ANALYSIS_REQUEUE_AFTER_S = env.int("ANALYSIS_REQUEUE_AFTER_S", default=900)
 WORKER_PRELOAD_MODEL = env.bool("WORKER_PRELOAD_MODEL", default=True)
+
+# --- Webhooks: the signed POST to a job's callback_url when it ends (webhooks app) ---
+# Loopback, private, link-local and reserved targets are refused unless this is on (tests, or a
+# deployment whose integrators live on its own network).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=5.0)  # connect, and each read
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+# Backoff: base x 2^(attempt-1), capped: 30 s, 1, 2, 4, 8 min by default.
+WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=30.0)
+WEBHOOK_RETRY_MAX_S = env.float("WEBHOOK_RETRY_MAX_S", default=3600.0)
+# The site's public address (e.g. https://vs.example.org): callbacks then carry absolute links.
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")

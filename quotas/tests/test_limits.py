@@ -189,15 +189,27 @@ def test_retrying_a_refunded_job_charges_it_again(user):
 
 
 @pytest.mark.django_db
-def test_canceled_and_deleted_jobs_still_count(user, make_plan):
-    services.change_plan(user, make_plan("Two", monthly_analyses=2))
-    canceled = charged_job(user)
-    assert cancel_or_delete(canceled) == "canceled"
+@pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RUNNING])
+def test_a_canceled_job_is_refunded_queued_or_running(user, make_plan, status):
+    """The cancel policy: nothing delivered, nothing charged (videos.services.CANCEL_POLICY)."""
+    services.change_plan(user, make_plan("One", monthly_analyses=1))
+    job = charged_job(user, duration=300.0, status=status)  # a 5-minute video
+    assert services.usage_summary(user).used == services.Usage(1, 300.0)
+    assert cancel_or_delete(job) == "canceled"
+    record = UsageRecord.objects.get(job=job)
+    assert record.refunded_at is not None and record.refund_reason == "canceled"
+    assert services.usage_summary(user).used == services.Usage(0, 0)
+    charged_job(user)  # the allowance is back
+
+
+@pytest.mark.django_db
+def test_deleted_succeeded_jobs_still_count(user, make_plan):
+    services.change_plan(user, make_plan("One", monthly_analyses=1))
     done = charged_job(user, status=JobStatus.SUCCEEDED)
     assert cancel_or_delete(done) == "deleted"
     record = UsageRecord.objects.get(job_uuid=done.pk)
     assert record.job is None and record.refunded_at is None  # kept, still charged
-    assert services.usage_summary(user).used.analyses == 2
+    assert services.usage_summary(user).used.analyses == 1
     with pytest.raises(services.QuotaExceeded):
         charged_job(user)
 

@@ -320,14 +320,18 @@ def test_api_keys_create_list_revoke(owner_client, user):
     page = owner_client.get(reverse("api-keys-page"))
     assert page.status_code == 200 and "No keys yet." in page.content.decode()
 
+    # Post/Redirect/Get: the POST makes the key and redirects; the GET after it shows the key.
     created = owner_client.post(reverse("api-keys-page"), {"name": "nightly batch"})
-    assert created.status_code == 200
-    assert "no-store" in created["Cache-Control"]  # the page holding the secret is not cached
-    html = created.content.decode()
+    assert created.status_code == 302 and created["Location"] == reverse("api-keys-page")
+    assert ApiKey.objects.filter(user=user).count() == 1
+    shown = owner_client.get(created["Location"])
+    assert "no-store" in shown["Cache-Control"]  # the page holding the secret is not cached
+    html = shown.content.decode()
     plain = html.split('id="new-key" value="')[1].split('"')[0]
     key = ApiKey.objects.get(user=user)
     assert verify_api_key(plain) == key  # the shown key works
     assert 'data-copy="new-key"' in html and "nightly batch" in html
+    assert "new_api_key" not in owner_client.session  # gone from the session once shown
 
     listing = owner_client.get(reverse("api-keys-page")).content.decode()
     assert plain not in listing  # shown once only
