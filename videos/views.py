@@ -77,16 +77,32 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     job = _own_job(request, pk)
     utterances = list(job.utterances.all()) if job.status == JobStatus.SUCCEEDED else []
     summary = job.summary or {}
+    emotion_shares = presentation.speaking_time_shares(utterances, "emotion", EMOTIONS)
+    sentiment_shares = presentation.speaking_time_shares(utterances, "sentiment", SENTIMENTS)
+    combined_shares = presentation.speaking_time_shares(utterances, "combined.emotion", EMOTIONS)
     context = {
         "job": job,
+        "outcome": presentation.job_outcome(job, utterances),
         "rows": presentation.utterance_rows(utterances),
+        "moments": presentation.key_moments(utterances),
         "chart_data": presentation.chart_data(job, utterances),
         "stage_labels": presentation.STAGE_LABELS,
         "channel_rows": presentation.channel_rows(job.channels),
-        "emotion_rows": presentation.distribution_rows(
+        "emotion_shares": emotion_shares,
+        "sentiment_shares": sentiment_shares,
+        "top_emotion": presentation.dominant_share(emotion_shares),
+        "top_sentiment": presentation.dominant_share(sentiment_shares),
+        # Only when the face changed something: else it repeats the words' result.
+        "top_combined": presentation.dominant_share(combined_shares)
+        if any("face" in ((u.combined or {}).get("channels") or ()) for u in utterances)
+        else None,
+        "unlabelled_share": next((s for s in emotion_shares if not s.label), None),
+        "has_voice": any(u.voice for u in utterances),
+        # The engine's mean probabilities, shown under their own name (not as shares).
+        "emotion_means": presentation.distribution_rows(
             summary.get("emotion_distribution") or {}, EMOTIONS
         ),
-        "sentiment_rows": presentation.distribution_rows(
+        "sentiment_means": presentation.distribution_rows(
             summary.get("sentiment_distribution") or {}, SENTIMENTS
         ),
     }
