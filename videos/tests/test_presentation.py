@@ -271,3 +271,11 @@ def test_analysis_rate_from_recent_jobs(make_job):
         make_job(stage_timings={"total": total})
     make_job(JobStatus.FAILED, stage_timings={"total": 100.0})  # not a finished analysis
     assert presentation.analysis_rate() == pytest.approx(0.2)
+
+
+@pytest.mark.django_db
+def test_dashboard_marks_a_result_without_speech(client, user, make_job):
+    make_job(summary={"speech_detected": False, "message": "No speech detected."})
+    client.force_login(user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert '<span class="status status-empty" data-role="status">No speech found</span>' in page
