@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -175,8 +176,17 @@ def video_from_direct_upload(owner, upload: DirectUpload) -> Video:
     return video
 
 
-def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", upload_id=None):
+def submit_analysis(
+    owner,
+    *,
+    upload: IO[bytes] | None = None,
+    name: str = "",
+    upload_id=None,
+    before_queueing: Callable[[], None] | None = None,
+):
     """Store/verify the video and queue its analysis; nothing is queued if any check fails.
+    `before_queueing` runs after the slow checks, just before the job is created: it may raise
+    to refuse (e.g. videos.abandon: the upload's page was left meanwhile).
 
     Raises quotas.services.QuotaExceeded (429) when the owner's monthly allowance is used up."""
     if (upload is None) == (upload_id is None):
@@ -193,6 +203,8 @@ def submit_analysis(owner, *, upload: IO[bytes] | None = None, name: str = "", u
             release_direct_upload(direct)
             raise
     try:
+        if before_queueing is not None:
+            before_queueing()
         with transaction.atomic():
             video.save()
             job = AnalysisJob.objects.create(video=video, owner=owner)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.api_keys import create_api_key, revoke_api_key
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas import services as quotas
-from videos import exports, presentation, services
+from videos import abandon, exports, presentation, services
 from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
@@ -63,13 +63,29 @@ def upload(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("job-detail", pk=job.pk)
     max_bytes, limits = services.upload_limits(request.user)
+    usage = quotas.usage_summary(request.user)
     context = {
         "form": form,
         "max_bytes": max_bytes,
         "max_duration_s": limits.max_duration_s,
         "video_extensions": ",".join(VIDEO_EXTENSIONS),
+        "usage": usage,
+        "used_up": usage.remaining.analyses <= 0 or usage.remaining.video_seconds <= 0,
+        # Seconds of analysis per second of video, for the page's estimate.
+        "analysis_rate": round(presentation.analysis_rate(), 3),
     }
     return render(request, "videos/upload.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def upload_abandon(request: HttpRequest) -> HttpResponse:
+    """The upload page's beacon when it is left mid-upload (videos.abandon)."""
+    token = abandon.valid_token(request.POST.get("token"))
+    if token is None:
+        return HttpResponse(status=400)
+    abandon.abandon(request.user, token)
+    return HttpResponse(status=204)
 
 
 @login_required
