@@ -97,6 +97,8 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
+# Mail subjects name the product, not the host the request came to ("[127.0.0.1:8123] ...").
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Video Sentiment: "
 LOGIN_REDIRECT_URL = "dashboard"
 LOGIN_URL = "account_login"
 
