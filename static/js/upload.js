@@ -177,11 +177,14 @@
 
   function serverIsChecking() {
     stopMeter();
-    setBar(1);
+    setBar(1); // a moment at 100%: the upload itself is done
     label.textContent = "Uploaded. Checking the video…";
     detail.textContent = "Leaving now still cancels it: nothing is analysed or counted.";
-    bar.removeAttribute("value"); // indeterminate while the server runs ffprobe and queues
-    pct.textContent = "";
+    window.setTimeout(function () {
+      if (opening || !busy) return;
+      bar.removeAttribute("value"); // indeterminate while the server runs ffprobe and queues
+      pct.textContent = "";
+    }, 400);
   }
 
   /* XMLHttpRequest, not fetch: only XHR reports upload progress. */
