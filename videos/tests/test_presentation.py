@@ -250,7 +250,9 @@ def test_results_page_summary_moments_and_unlabelled_lines(client, user, make_jo
     # Shares of speaking time: neutral 8 s of 12, disgust 2 s, 2 s unlabelled.
     shares = [(s.text, s.percent) for s in response.context["emotion_shares"]]
     assert shares == [("disgust", 17), ("neutral", 67), ("no text label", 17)]
-    assert "67% of the speech" in page and "Emotion: share of the speaking time" in page
+    top = page.split('id="dominant-emotion">')[1].split("</span></span>")[0]
+    assert "neutral" in top and ">67%<" in page.split('id="dominant-emotion">')[1]
+    assert "Emotion: share of the speaking time" in page
     assert "Average probabilities" in page  # the averages, named as such
     # Key moments: the negative one, with its quote and the click target.
     assert 'id="key-moments"' in page and "Most negative moment" in page
