@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiKey, User
 from quotas import services as quotas
-from quotas.admin import USER_ACTIONS, UserQuotaInline
+from quotas.admin import USER_ACTIONS, UserQuotaInline, usage_short
 
 
 @admin.register(User)
@@ -14,6 +14,7 @@ class UserAdmin(BaseUserAdmin):
         "first_name",
         "last_name",
         "plan",
+        "usage",
         "is_staff",
         "is_active",
         "date_joined",
@@ -37,6 +38,11 @@ class UserAdmin(BaseUserAdmin):
     def plan(self, user: User) -> str:
         quota = getattr(user, "quota", None)
         return quota.plan.name if quota else "—"
+
+    @admin.display(description="Used this month")
+    def usage(self, user: User) -> str:
+        quota = getattr(user, "quota", None)
+        return usage_short(quota) if quota else "—"
 
     def get_inlines(self, request, obj):
         # None on the add page: the sign-up signal creates the quota row when the user is saved.

@@ -6,6 +6,7 @@ from config import health
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("accounts/", include("accounts.urls")),  # before allauth's: its confirm-email/<key>/
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),

@@ -18,7 +18,7 @@ from rest_framework.views import APIView, exception_handler
 
 from accounts.api_keys import create_api_key, revoke_api_key
 from accounts.models import ApiKey
-from videos import exports, services, subtitles
+from videos import abandon, exports, services, subtitles
 from videos.errors import Conflict, ServiceError, UploadRejected
 from videos.models import AnalysisJob, JobStatus
 from videos.serializers import (
@@ -161,13 +161,18 @@ class AnalysisListCreate(generics.ListAPIView):
                 "too_many_files", f"Send one file per request; this one has {count}."
             )
         upload = form.validated_data.get("file")
+        # The upload page's token: leaving that page withdraws the upload (videos.abandon).
+        token = abandon.valid_token(request.headers.get("X-Upload-Token"))
         job = services.submit_analysis(
             request.user,
             upload=upload,
             name=upload.name if upload else "",
             upload_id=form.validated_data.get("upload_id"),
             callback_url=form.validated_data.get("callback_url", ""),
+            before_queueing=lambda: abandon.refuse_if_abandoned(request.user, token),
         )
+        if abandon.job_created(request.user, token, job):
+            raise UploadRejected("upload_abandoned", "The upload was abandoned: its page was left.")
         body = AnalysisSerializer(job, context={"request": request}).data
         location = body["url"]
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

@@ -1,12 +1,21 @@
-"""What the pages show, computed once in Python: stage wording, chart data, usage meters."""
+"""What the pages show, computed once in Python: stage wording, the job's outcome, shares of
+speaking time, key moments, chart data, usage meters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from mlcore.fusion import sentiment_from_emotions
 from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS
 from quotas.services import UsageSummary
-from videos.models import AnalysisJob, Utterance
+from videos.models import AnalysisJob, JobStatus, Utterance
+
+# Below this probability a label is shown faded: the model was less sure than a coin flip.
+WEAK_CONFIDENCE = 0.5
+# The label of speaking time the language model left unlabelled (e.g. speech it cannot read).
+NO_LABEL = ""
+NO_LABEL_TEXT = "no text label"
 
 # Engine stages (mlcore.inference.STAGES) and job states, in plain words for people.
 STAGE_LABELS: dict[str, str] = {
@@ -29,6 +38,13 @@ def stage_label(stage: str) -> str:
     return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
 
 
+def _top(scores: dict | None, label: str | None) -> float:
+    """The probability of `label` in `scores`; 0 when either is missing (no label given)."""
+    if not scores or not label:
+        return 0.0
+    return float(scores.get(label) or 0.0)
+
+
 @dataclass(frozen=True)
 class UtteranceRow:
     """An utterance with the confidences and channel readings the transcript shows."""
@@ -42,6 +58,24 @@ class UtteranceRow:
     combined_emotion: str | None = None
     combined_sentiment: str | None = None
     voice_text: str = ""
+
+    @property
+    def has_text_label(self) -> bool:
+        """False when the language model gave this utterance no label (e.g. speech it cannot
+        read with translation off): the page says so instead of showing an empty badge."""
+        return bool(self.utterance.emotion)
+
+    @property
+    def emotion_weak(self) -> bool:
+        return self.emotion_confidence < WEAK_CONFIDENCE
+
+    @property
+    def sentiment_weak(self) -> bool:
+        return self.sentiment_confidence < WEAK_CONFIDENCE
+
+    @property
+    def face_weak(self) -> bool:
+        return self.face_confidence < WEAK_CONFIDENCE
 
 
 def _voice_text(voice: dict | None) -> str:
@@ -58,7 +92,7 @@ def _voice_text(voice: dict | None) -> str:
     return " · ".join(parts)
 
 
-def utterance_rows(utterances: list[Utterance]) -> list[UtteranceRow]:
+def utterance_rows(utterances: Sequence[Utterance]) -> list[UtteranceRow]:
     rows = []
     for u in utterances:
         face = u.face or {}
@@ -67,17 +101,265 @@ def utterance_rows(utterances: list[Utterance]) -> list[UtteranceRow]:
         rows.append(
             UtteranceRow(
                 utterance=u,
-                emotion_confidence=float((u.emotion_scores or {}).get(u.emotion, 0.0)),
-                sentiment_confidence=float((u.sentiment_scores or {}).get(u.sentiment, 0.0)),
+                emotion_confidence=_top(u.emotion_scores, u.emotion),
+                sentiment_confidence=_top(u.sentiment_scores, u.sentiment),
                 face_emotion=face_emotion,
-                face_confidence=float((face.get("scores") or {}).get(face_emotion, 0.0)),
+                face_confidence=_top(face.get("scores"), face_emotion),
                 face_coverage=float(face.get("coverage") or 0.0),
-                combined_emotion=combined.get("emotion"),
-                combined_sentiment=combined.get("sentiment"),
+                combined_emotion=combined.get("emotion") or None,
+                combined_sentiment=combined.get("sentiment") or None,
                 voice_text=_voice_text(u.voice),
             )
         )
     return rows
+
+
+# --- Reading of one utterance: the words when they have a label, else what else was seen ---
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The best available emotion and sentiment of one utterance, and which channel gave it:
+    the words (the validated labels), else the words+face fusion, else the face alone."""
+
+    source: str  # "words" | "combined" | "face"
+    emotion: str
+    emotion_scores: dict[str, float]
+    sentiment: str
+    sentiment_scores: dict[str, float]
+
+    @property
+    def polarity(self) -> float:
+        """-1 (surely negative) .. +1 (surely positive)."""
+        s = self.sentiment_scores
+        return float(s.get("positive", 0.0)) - float(s.get("negative", 0.0))
+
+    @property
+    def emotion_confidence(self) -> float:
+        return float(self.emotion_scores.get(self.emotion, 0.0))
+
+    @property
+    def sentiment_confidence(self) -> float:
+        return float(self.sentiment_scores.get(self.sentiment, 0.0))
+
+
+def _argmax(scores: dict[str, float]) -> str:
+    return max(scores, key=scores.__getitem__)
+
+
+def reading(u: Utterance) -> Reading | None:
+    """None when no channel read anything during the utterance."""
+    if u.emotion and u.emotion_scores and u.sentiment and u.sentiment_scores:
+        return Reading("words", u.emotion, u.emotion_scores, u.sentiment, u.sentiment_scores)
+    combined = u.combined or {}
+    if combined.get("emotion_scores") and combined.get("sentiment_scores"):
+        emotion, sentiment = combined["emotion_scores"], combined["sentiment_scores"]
+        return Reading("combined", _argmax(emotion), emotion, _argmax(sentiment), sentiment)
+    face_scores = (u.face or {}).get("scores")
+    if face_scores:
+        sentiment = sentiment_from_emotions(face_scores)
+        return Reading("face", _argmax(face_scores), face_scores, _argmax(sentiment), sentiment)
+    return None
+
+
+# --- Shares of speaking time ---
+
+
+@dataclass(frozen=True)
+class Share:
+    """How much of the speaking time carried one label (the label of each utterance, weighted
+    by its duration): what a reader expects "emotions across the speech" to mean."""
+
+    label: str  # NO_LABEL: utterances the language model did not label
+    seconds: float
+    fraction: float
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.fraction)
+
+    @property
+    def text(self) -> str:
+        return self.label or NO_LABEL_TEXT
+
+
+def speaking_time_shares(
+    utterances: Iterable[Utterance], field: str, labels: Sequence[str]
+) -> list[Share]:
+    """Shares of speaking time per label of `field` ("emotion" or "sentiment" from the words,
+    or "combined.emotion" / "combined.sentiment"), in `labels` order, labels with no time left
+    out; unlabelled time is a last, separate share. [] without speech."""
+    seconds: dict[str, float] = {}
+    for u in utterances:
+        if "." in field:
+            block, key = field.split(".")
+            label = (getattr(u, block) or {}).get(key) or NO_LABEL
+        else:
+            label = getattr(u, field) or NO_LABEL
+        label = label if label in labels else NO_LABEL
+        # A 0-length utterance still counts a little, as in the engine's own summary.
+        seconds[label] = seconds.get(label, 0.0) + max(u.end - u.start, 1e-3)
+    total = sum(seconds.values())
+    order = [*labels, NO_LABEL]
+    return [
+        Share(label, seconds[label], seconds[label] / total) for label in order if label in seconds
+    ]
+
+
+def dominant_share(shares: Sequence[Share]) -> Share | None:
+    """The labelled share with the most time (ties: label order); None if nothing is labelled."""
+    labelled = [s for s in shares if s.label]
+    return max(labelled, key=lambda s: s.seconds) if labelled else None
+
+
+# --- Key moments ---
+
+# Two consecutive readings whose emotion distributions differ by less than this (total variation
+# distance, 0..1) are not a shift worth showing, even if their top labels differ.
+MIN_SHIFT = 0.25
+
+
+@dataclass(frozen=True)
+class KeyMoment:
+    kind: str  # "positive" | "negative" | "shift"
+    title: str
+    index: int  # the utterance's index (the transcript line to play)
+    start: float
+    end: float
+    quote: str
+    emotion: str
+    sentiment: str
+    confidence: float  # of the label the moment is about (sentiment; emotion for a shift)
+    source: str  # which channel the reading came from: words | combined | face
+    before: str = ""  # the emotion of the utterance before, when this one changes it
+    shift: float = 0.0  # how much the emotion changed from the utterance before (0..1)
+    strength: float = 0.0  # how positive/negative (|polarity|), or the shift for a shift
+
+    @property
+    def weak(self) -> bool:
+        return self.confidence < WEAK_CONFIDENCE
+
+
+def _distance(a: dict[str, float], b: dict[str, float]) -> float:
+    """Total variation distance between two distributions over the same labels."""
+    return 0.5 * sum(abs(float(a.get(k, 0.0)) - float(b.get(k, 0.0))) for k in set(a) | set(b))
+
+
+def key_moments(utterances: Sequence[Utterance], max_shifts: int = 2) -> list[KeyMoment]:
+    """The moments a reader wants first: the most positive and the most negative utterance
+    (only if some utterance is labelled so: a neutral talk has none) and the biggest changes of
+    emotion from one utterance to the next (a change onto the most positive or negative
+    utterance is told on that moment, not twice). Readings come from the words when they gave
+    a label, else from the fusion or the face; utterances nothing read are skipped."""
+    read = [(u, r) for u in utterances if (r := reading(u)) is not None]
+    moments: list[KeyMoment] = []
+
+    def moment(kind: str, title: str, u: Utterance, r: Reading, **extra) -> KeyMoment:
+        return KeyMoment(
+            kind=kind,
+            title=title,
+            index=u.index,
+            start=u.start,
+            end=u.end,
+            quote=u.text,
+            emotion=r.emotion,
+            sentiment=r.sentiment,
+            source=r.source,
+            **extra,
+        )
+
+    # Emotion changes from one read utterance to the next, biggest first.
+    shifts: dict[int, tuple[float, str]] = {}  # utterance index -> (size, emotion before)
+    for (_, before), (u, after) in zip(read, read[1:], strict=False):
+        size = _distance(before.emotion_scores, after.emotion_scores)
+        if before.emotion != after.emotion and size >= MIN_SHIFT:
+            shifts[u.index] = (size, before.emotion)
+
+    def shift_of(u: Utterance) -> dict:
+        size, before = shifts.pop(u.index, (0.0, ""))  # shown on this card, not on its own
+        return {"before": before, "shift": size}
+
+    positive = [(u, r) for u, r in read if r.sentiment == "positive"]
+    if positive:
+        u, r = max(positive, key=lambda pair: pair[1].polarity)
+        moments.append(
+            moment(
+                "positive",
+                "Most positive moment",
+                u,
+                r,
+                confidence=r.sentiment_confidence,
+                strength=abs(r.polarity),
+                **shift_of(u),
+            )
+        )
+    negative = [(u, r) for u, r in read if r.sentiment == "negative"]
+    if negative:
+        u, r = min(negative, key=lambda pair: pair[1].polarity)
+        moments.append(
+            moment(
+                "negative",
+                "Most negative moment",
+                u,
+                r,
+                confidence=r.sentiment_confidence,
+                strength=abs(r.polarity),
+                **shift_of(u),
+            )
+        )
+    by_index = {u.index: (u, r) for u, r in read}
+    biggest = sorted(shifts.items(), key=lambda item: -item[1][0])[:max_shifts]
+    for index, (size, before) in sorted(biggest):  # in time order
+        u, r = by_index[index]
+        moments.append(
+            moment(
+                "shift",
+                "Emotion shift",
+                u,
+                r,
+                confidence=r.emotion_confidence,
+                before=before,
+                shift=size,
+                strength=size,
+            )
+        )
+    return moments
+
+
+# --- The job's outcome, for the status badge and the top of the page ---
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the job's result is, in words: a success that found no speech or a damaged file must
+    not look like a plain green success."""
+
+    kind: str  # running | analysed | unlabelled | no_speech | damaged | failed | canceled
+    badge: str  # the status badge's text
+    badge_class: str  # its CSS class (status-...)
+    downloads: bool  # whether the per-utterance downloads hold anything
+
+
+# Failures that mean the file itself is broken (mlcore.media error codes), told apart from ours.
+DAMAGED_CODES = frozenset(
+    {"truncated", "decode_failed", "no_media_data", "duration_mismatch", "not_media"}
+)
+
+
+def job_outcome(job: AnalysisJob, utterances: Sequence[Utterance]) -> Outcome:
+    if not job.is_finished:
+        return Outcome("running", job.get_status_display(), f"status-{job.status}", False)
+    if job.status == JobStatus.CANCELED:
+        return Outcome("canceled", "Canceled", "status-canceled", False)
+    if job.status == JobStatus.FAILED:
+        if job.error_code in DAMAGED_CODES:
+            return Outcome("damaged", "Damaged file", "status-failed", False)
+        return Outcome("failed", "Failed", "status-failed", False)
+    if not utterances:
+        return Outcome("no_speech", "No speech found", "status-empty", False)
+    if not any(u.emotion for u in utterances):
+        return Outcome("unlabelled", "No text labels", "status-empty", True)
+    return Outcome("analysed", "Succeeded", "status-succeeded", True)
 
 
 CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": "Combined"}
@@ -104,15 +386,19 @@ def channel_rows(channels: dict) -> list[dict]:
     return rows
 
 
-def chart_data(job: AnalysisJob, utterances: list[Utterance]) -> dict:
+def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
     """Everything the result charts draw (rendered into the page with json_script)."""
-    summary = job.summary or {}
     return {
         "duration": job.video.duration,
         "emotions": list(EMOTIONS),
         "sentiments": list(SENTIMENTS),
-        "emotion_distribution": summary.get("emotion_distribution") or {},
-        "sentiment_distribution": summary.get("sentiment_distribution") or {},
+        "weak_below": WEAK_CONFIDENCE,
+        "no_label": NO_LABEL_TEXT,
+        # Shares of speaking time per emotion from the words (the summary chart).
+        "emotion_shares": [
+            {"label": s.text, "color": s.label or "none", "percent": round(100 * s.fraction, 1)}
+            for s in speaking_time_shares(utterances, "emotion", EMOTIONS)
+        ],
         # Frames where a face was seen: time, the face's top expression and its probability.
         "face_track": [
             {
@@ -123,21 +409,36 @@ def chart_data(job: AnalysisJob, utterances: list[Utterance]) -> dict:
             for f in (job.face_track or [])
             if f.get("scores")
         ],
-        "utterances": [
-            {
-                "index": u.index,
-                "start": u.start,
-                "end": u.end,
-                "text": u.text,
-                "emotion": u.emotion,
-                "emotion_confidence": (u.emotion_scores or {}).get(u.emotion, 0.0),
-                "sentiment": u.sentiment,
-                # One number per utterance for the sentiment line: -1 (negative) .. +1 (positive).
-                "polarity": (u.sentiment_scores or {}).get("positive", 0.0)
-                - (u.sentiment_scores or {}).get("negative", 0.0),
-            }
-            for u in utterances
-        ],
+        "utterances": [_chart_utterance(u) for u in utterances],
+    }
+
+
+def _chart_utterance(u: Utterance) -> dict:
+    sentiment_scores = u.sentiment_scores or {}
+    face = u.face or {}
+    voice = u.voice or {}
+    return {
+        "index": u.index,
+        "start": u.start,
+        "end": u.end,
+        "text": u.text,
+        "emotion": u.emotion,  # "": the language model gave no label
+        "emotion_confidence": _top(u.emotion_scores, u.emotion),
+        "sentiment": u.sentiment,
+        "sentiment_confidence": _top(sentiment_scores, u.sentiment),
+        # One number per utterance for the sentiment line: -1 (negative) .. +1 (positive);
+        # None without a label from the words (a gap in the line).
+        "polarity": (
+            float(sentiment_scores.get("positive", 0.0))
+            - float(sentiment_scores.get("negative", 0.0))
+            if u.sentiment and sentiment_scores
+            else None
+        ),
+        "face_emotion": face.get("emotion"),
+        "face_confidence": _top(face.get("scores"), face.get("emotion")),
+        "intensity": voice.get("relative_intensity"),
+        "pitch_hz": voice.get("pitch_median_hz"),
+        "rate_wps": voice.get("speaking_rate_wps"),
     }
 
 
@@ -181,3 +482,23 @@ def usage_meters(usage: UsageSummary) -> list[Meter]:
             f"{left.video_seconds / 60:.1f} min left",
         ),
     ]
+
+
+# Seconds of analysis per second of video when no finished job tells better (docs/PERFORMANCE.md:
+# a real-time factor of about 0.07 on 2 CPU cores, rounded up for slower machines).
+DEFAULT_ANALYSIS_RATE = 0.15
+
+
+def analysis_rate(recent: int = 20) -> float:
+    """Seconds of analysis per second of video, the median over the last finished jobs (every
+    user's: it measures this deployment's workers), for the upload page's estimate."""
+    rates = sorted(
+        float(timings["total"]) / duration
+        for timings, duration in AnalysisJob.objects.filter(
+            status=JobStatus.SUCCEEDED, video__duration__gt=1
+        )
+        .order_by("-finished_at")
+        .values_list("stage_timings", "video__duration")[:recent]
+        if (timings or {}).get("total")
+    )
+    return rates[len(rates) // 2] if rates else DEFAULT_ANALYSIS_RATE

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -183,8 +184,11 @@ def submit_analysis(
     name: str = "",
     upload_id=None,
     callback_url: str = "",
+    before_queueing: Callable[[], None] | None = None,
 ):
     """Store/verify the video and queue its analysis; nothing is queued if any check fails.
+    `before_queueing` runs after the slow checks, just before the job is created: it may raise
+    to refuse (e.g. videos.abandon: the upload's page was left meanwhile).
 
     `callback_url`: POSTed the signed job summary when the job ends (webhooks app); checked
     here first (http(s), public address). Raises quotas.services.QuotaExceeded (429) when the
@@ -204,6 +208,8 @@ def submit_analysis(
             release_direct_upload(direct)
             raise
     try:
+        if before_queueing is not None:
+            before_queueing()
         with transaction.atomic():
             video.save()
             job = AnalysisJob.objects.create(video=video, owner=owner, callback_url=callback_url)

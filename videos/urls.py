@@ -5,6 +5,7 @@ from videos import views
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("upload/", views.upload, name="upload"),
+    path("upload/abandon", views.upload_abandon, name="upload-abandon"),
     path("analyses/<uuid:pk>/", views.job_detail, name="job-detail"),
     path("analyses/<uuid:pk>/delete/", views.job_delete, name="job-delete"),
     path("analyses/<uuid:pk>/rerun/", views.job_rerun, name="job-rerun"),

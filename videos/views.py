@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.api_keys import create_api_key, revoke_api_key
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from quotas import services as quotas
-from videos import exports, presentation, services, subtitles
+from videos import abandon, exports, presentation, services, subtitles
 from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
@@ -64,13 +64,29 @@ def upload(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("job-detail", pk=job.pk)
     max_bytes, limits = services.upload_limits(request.user)
+    usage = quotas.usage_summary(request.user)
     context = {
         "form": form,
         "max_bytes": max_bytes,
         "max_duration_s": limits.max_duration_s,
         "video_extensions": ",".join(VIDEO_EXTENSIONS),
+        "usage": usage,
+        "used_up": usage.remaining.analyses <= 0 or usage.remaining.video_seconds <= 0,
+        # Seconds of analysis per second of video, for the page's estimate.
+        "analysis_rate": round(presentation.analysis_rate(), 3),
     }
     return render(request, "videos/upload.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def upload_abandon(request: HttpRequest) -> HttpResponse:
+    """The upload page's beacon when it is left mid-upload (videos.abandon)."""
+    token = abandon.valid_token(request.POST.get("token"))
+    if token is None:
+        return HttpResponse(status=400)
+    abandon.abandon(request.user, token)
+    return HttpResponse(status=204)
 
 
 @login_required
@@ -78,18 +94,34 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     job = _own_job(request, pk)
     utterances = list(job.utterances.all()) if job.status == JobStatus.SUCCEEDED else []
     summary = job.summary or {}
+    emotion_shares = presentation.speaking_time_shares(utterances, "emotion", EMOTIONS)
+    sentiment_shares = presentation.speaking_time_shares(utterances, "sentiment", SENTIMENTS)
+    combined_shares = presentation.speaking_time_shares(utterances, "combined.emotion", EMOTIONS)
     context = {
         "job": job,
         "cancel_policy": services.CANCEL_POLICY,
         "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
+        "outcome": presentation.job_outcome(job, utterances),
         "rows": presentation.utterance_rows(utterances),
+        "moments": presentation.key_moments(utterances),
         "chart_data": presentation.chart_data(job, utterances),
         "stage_labels": presentation.STAGE_LABELS,
         "channel_rows": presentation.channel_rows(job.channels),
-        "emotion_rows": presentation.distribution_rows(
+        "emotion_shares": emotion_shares,
+        "sentiment_shares": sentiment_shares,
+        "top_emotion": presentation.dominant_share(emotion_shares),
+        "top_sentiment": presentation.dominant_share(sentiment_shares),
+        # Only when the face changed something: else it repeats the words' result.
+        "top_combined": presentation.dominant_share(combined_shares)
+        if any("face" in ((u.combined or {}).get("channels") or ()) for u in utterances)
+        else None,
+        "unlabelled_share": next((s for s in emotion_shares if not s.label), None),
+        "has_voice": any((u.voice or {}).get("relative_intensity") is not None for u in utterances),
+        # The engine's mean probabilities, shown under their own name (not as shares).
+        "emotion_means": presentation.distribution_rows(
             summary.get("emotion_distribution") or {}, EMOTIONS
         ),
-        "sentiment_rows": presentation.distribution_rows(
+        "sentiment_means": presentation.distribution_rows(
             summary.get("sentiment_distribution") or {}, SENTIMENTS
         ),
     }

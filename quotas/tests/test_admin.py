@@ -57,7 +57,7 @@ def test_admin_pages_show_plans_quota_inline_and_usage(admin_client, user, make_
     page = admin_client.get(reverse("admin:accounts_user_change", args=[user.pk]))
     assert page.status_code == 200
     text = page.content.decode()
-    assert "1 of 9 analyses, 12 of 3600 s of video used (plan Gold)" in text
+    assert "1 of 9 analyses, 0.2 of 60 min of video used (plan Gold)" in text
     assert 'name="quota-0-monthly_analyses"' in text  # the overrides are editable inline
     # The add page has no inline: the sign-up signal creates the row.
     assert (
@@ -189,9 +189,9 @@ def test_only_one_plan_can_be_the_default(admin_client):
     data = {
         "name": "Second default",
         "monthly_analyses": 1,
-        "monthly_video_seconds": 60,
-        "max_file_bytes": 1000,
-        "max_duration_s": 60,
+        "monthly_video_minutes": 1,
+        "max_file_mb": 1,
+        "max_duration_minutes": 1,
         "requests_per_minute": 10,
         "is_default": "on",
     }

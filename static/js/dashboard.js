@@ -10,8 +10,10 @@
 
   function update(row, job) {
     var status = row.querySelector('[data-role="status"]');
-    status.className = "status status-" + job.status;
-    status.textContent = STATUS_TEXT[job.status] || job.status;
+    // A success that found no speech is not shown as a green success (as on the job page).
+    var empty = job.status === "succeeded" && job.summary && job.summary.speech_detected === false;
+    status.className = "status status-" + (empty ? "empty" : job.status);
+    status.textContent = empty ? "No speech found" : STATUS_TEXT[job.status] || job.status;
     var progress = row.querySelector('[data-role="progress"]');
     if (progress) progress.value = job.progress;
     var pct = row.querySelector('[data-role="pct"]');

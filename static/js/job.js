@@ -1,5 +1,6 @@
 /* Job page: live stage and progress while the job runs (polling the API, honouring Retry-After),
-   then the results: charts (Chart.js), the player and a transcript that seeks the video. */
+   then the results: key moments, charts (Chart.js) with a playhead, a player that stays in view
+   and a transcript that seeks the video and follows it. */
 (function () {
   "use strict";
   var STATUS_TEXT = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled" };
@@ -48,28 +49,172 @@
     var data = JSON.parse(dataNode.textContent);
     var player = $("player");
     var items = Array.prototype.slice.call(document.querySelectorAll("#transcript .utterance"));
+    var charts = []; // the time charts: they draw the playhead
+    var dock = playerDock(player);
 
     function seek(seconds) {
       if (!player) return;
       player.currentTime = seconds;
+      dock.wanted(); // a click that plays keeps the player in view
       var playing = player.play();
       if (playing && playing.catch) playing.catch(function () { /* not playable: position only */ });
+      showTime(seconds);
     }
 
     document.querySelectorAll(".utterance-seek").forEach(function (button) {
       button.addEventListener("click", function () { seek(parseFloat(button.dataset.start)); });
     });
-    if (player) {
-      player.addEventListener("timeupdate", function () {
-        var t = player.currentTime;
-        items.forEach(function (item) {
-          var on = t >= parseFloat(item.dataset.start) && t < parseFloat(item.dataset.end);
-          item.classList.toggle("active", on);
-        });
+    // Key moments link to their transcript line (no script); with it, they play the moment.
+    document.querySelectorAll(".moment-link").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        seek(parseFloat(link.dataset.start));
+      });
+    });
+
+    var follow = followTranscript(items);
+    function showTime(t) {
+      follow(t);
+      charts.forEach(function (chart) {
+        chart.$playhead = t;
+        chart.draw();
       });
     }
+    if (player) {
+      // timeupdate comes ~4 times a second: enough for the transcript; the playhead moves on
+      // every frame while the video plays.
+      player.addEventListener("timeupdate", function () { showTime(player.currentTime); });
+      player.addEventListener("seeked", function () { showTime(player.currentTime); });
+      var frame = null;
+      var tick = function () {
+        showTime(player.currentTime);
+        frame = player.paused ? null : window.requestAnimationFrame(tick);
+      };
+      player.addEventListener("play", function () { if (!frame) frame = window.requestAnimationFrame(tick); });
+    }
     if (typeof window.Chart === "undefined") return; // charts are extra; the transcript stays
-    drawCharts(data, seek);
+    charts = drawCharts(data, seek);
+  }
+
+  /* The player docks in a corner ("mini") while it plays and its own card is out of view, so
+     a click far down the page never plays a video nobody can see. */
+  function playerDock(player) {
+    var none = { wanted: function () {} };
+    if (!player || !("IntersectionObserver" in window)) return none;
+    var wrap = player.parentNode, slot = wrap.parentNode;
+    var dismissed = false, slotVisible = true;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "mini-close";
+    close.setAttribute("aria-label", "Put the player back in the page");
+    close.textContent = "×";
+    close.addEventListener("click", function () { dismissed = true; update(); });
+    wrap.appendChild(close);
+
+    function update() {
+      var mini = !slotVisible && !dismissed && !player.paused;
+      if (mini === wrap.classList.contains("mini")) return;
+      if (mini) slot.style.minHeight = slot.offsetHeight + "px"; // the page does not jump
+      else slot.style.minHeight = "";
+      wrap.classList.toggle("mini", mini);
+    }
+    new IntersectionObserver(function (entries) {
+      slotVisible = entries[entries.length - 1].intersectionRatio > 0.35;
+      if (slotVisible) dismissed = false;
+      update();
+    }, { threshold: [0, 0.35, 0.7] }).observe(slot);
+    player.addEventListener("play", update);
+    player.addEventListener("pause", update);
+    player.addEventListener("ended", update);
+    return { wanted: function () { dismissed = false; window.setTimeout(update, 0); } };
+  }
+
+  /* Highlights the utterance being played and, unless the reader turned it off or is scrolling
+     the transcript, scrolls the transcript (its own box, never the page) to keep it in view. */
+  function followTranscript(items) {
+    var box = $("transcript-scroll"), toggle = $("follow-playback");
+    var current = null, userScrolledAt = 0;
+    if (toggle) toggle.parentNode.hidden = false;
+    if (box) {
+      ["wheel", "touchmove", "keydown"].forEach(function (type) {
+        box.addEventListener(type, function () { userScrolledAt = Date.now(); }, { passive: true });
+      });
+    }
+    return function (t) {
+      var active = null;
+      items.forEach(function (item) {
+        var on = t >= parseFloat(item.dataset.start) && t < parseFloat(item.dataset.end);
+        item.classList.toggle("active", on);
+        if (on && !active) active = item;
+      });
+      if (!active || active === current) return;
+      current = active;
+      if (!box || (toggle && !toggle.checked) || Date.now() - userScrolledAt < 4000) return;
+      var top = active.offsetTop, bottom = top + active.offsetHeight;
+      if (top < box.scrollTop || bottom > box.scrollTop + box.clientHeight) {
+        // A third of the box above it, less when the line is tall: the whole line shows.
+        var margin = Math.max(0, Math.min(box.clientHeight / 3, box.clientHeight - active.offsetHeight));
+        box.scrollTo({ top: Math.max(0, top - margin), behavior: "smooth" });
+      }
+    };
+  }
+
+  /* A vertical line at the player's time on every time chart. */
+  var playheadPlugin = {
+    id: "playhead",
+    afterDatasetsDraw: function (chart) {
+      var t = chart.$playhead;
+      if (t === undefined || t === null) return;
+      var x = chart.scales.x.getPixelForValue(t), area = chart.chartArea;
+      if (x < area.left || x > area.right) return;
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = "#1d2330";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(x, area.top);
+      ctx.lineTo(x, area.bottom);
+      ctx.stroke();
+      ctx.restore();
+    },
+  };
+
+  /* Tooltips as HTML beside the chart element: the whole text (wrapped, never cut), placed above
+     the hovered bar or dot (below when there is no room), so it never covers it. */
+  function htmlTooltip(context) {
+    var chart = context.chart, tooltip = context.tooltip, box = chart.canvas.parentNode;
+    var tip = box.querySelector(".chart-tip");
+    if (!tip) {
+      tip = document.createElement("div");
+      tip.className = "chart-tip";
+      box.appendChild(tip);
+    }
+    if (tooltip.opacity === 0 || !tooltip.dataPoints || !tooltip.dataPoints.length) {
+      tip.hidden = true;
+      return;
+    }
+    tip.textContent = "";
+    (tooltip.title || []).forEach(function (line) {
+      var strong = document.createElement("strong");
+      strong.textContent = line;
+      tip.appendChild(strong);
+    });
+    (tooltip.body || []).forEach(function (body) {
+      body.lines.forEach(function (line) {
+        var span = document.createElement("span");
+        span.textContent = line;
+        tip.appendChild(span);
+      });
+    });
+    tip.hidden = false;
+    var element = tooltip.dataPoints[0].element;
+    var half = element.height ? element.height / 2 : ((element.options && element.options.radius) || 4) + 2;
+    var x = tooltip.caretX, top = element.y - half - 8, bottom = element.y + half + 8;
+    var left = Math.min(Math.max(0, x - tip.offsetWidth / 2), Math.max(0, box.clientWidth - tip.offsetWidth));
+    tip.style.left = left + "px";
+    // Above when it fits in the window, else below the element.
+    var boxTop = box.getBoundingClientRect().top;
+    tip.style.top = (boxTop + top - tip.offsetHeight >= 0 ? top - tip.offsetHeight : bottom) + "px";
   }
 
   function drawCharts(data, seek) {
@@ -77,98 +222,129 @@
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.color = "#5b6475";
     Chart.defaults.animation.duration = 300;
+    var weakBelow = data.weak_below;
     var u = data.utterances;
-    var emotionColor = function (e) { return cssColor("--emotion-" + e); };
-    var sentimentColor = function (s) { return cssColor("--sentiment-" + s); };
+    var charts = [];
+    var emotionColor = function (e) { return e ? cssColor("--emotion-" + e) : "#ced4da"; };
+    var sentimentColor = function (s) { return s ? cssColor("--sentiment-" + s) : "#ced4da"; };
+    // Weak predictions faded: the same colour at 35% opacity (#rrggbb + alpha).
+    var faded = function (color, confidence) { return confidence < weakBelow ? color + "59" : color; };
+    var percent = function (p) { return Math.round(100 * p) + "%"; };
+    var span = function (x) { return clock(x.start) + " – " + clock(x.end); };
     // Whole-second ticks at a readable step, so short clips don't repeat "0:01" labels.
     var step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find(function (s) { return data.duration / s <= 10; }) || 900;
+    // One time axis for every chart, and one y-axis width, so the charts line up under each other.
     var timeAxis = {
       type: "linear", min: 0, max: Math.max(step, Math.ceil(data.duration / step) * step),
       title: { display: true, text: "Time in the video" },
       ticks: { stepSize: step, callback: function (v) { return clock(v); } },
     };
-    function clickToSeek(event, elements) {
-      if (elements.length) seek(u[elements[0].index].start);
-    }
+    var fixedWidth = function (scale) { scale.width = 92; };
+    var tooltipBase = { enabled: false, external: htmlTooltip };
     function hoverPointer(event, elements) {
       event.native.target.style.cursor = elements.length ? "pointer" : "default";
     }
+    function timeChart(canvas, config) {
+      config.plugins = [playheadPlugin];
+      config.options.responsive = true;
+      config.options.maintainAspectRatio = false;
+      config.options.onHover = hoverPointer;
+      config.options.scales.x = timeAxis;
+      config.options.scales.y.afterFit = fixedWidth;
+      var chart = new Chart(canvas, config);
+      charts.push(chart);
+      return chart;
+    }
+    // Per-utterance values as flat segments over each utterance's own time (start, end, gap).
+    function spans(value) {
+      var points = [];
+      u.forEach(function (x) {
+        var y = value(x);
+        points.push({ x: x.start, y: y }, { x: x.end, y: y }, { x: x.end, y: null });
+      });
+      return points;
+    }
+    var utteranceOf = function (item) { // a tooltip item (dataIndex) or a clicked element (index)
+      var i = item.dataIndex !== undefined ? item.dataIndex : item.index;
+      return item.datasetIndex === 0 ? u[Math.floor(i / 3)] : u[i];
+    };
 
     var timeline = $("timeline-chart");
     if (timeline && u.length) {
-      new Chart(timeline, {
+      var rows = data.emotions.slice();
+      if (u.some(function (x) { return !x.emotion; })) rows.push(data.no_label);
+      timeChart(timeline, {
         type: "bar",
         data: {
-          labels: data.emotions,
+          labels: rows,
           datasets: [{
             label: "Utterance emotion",
-            data: u.map(function (x) { return { x: [x.start, x.end], y: x.emotion }; }),
-            backgroundColor: u.map(function (x) { return emotionColor(x.emotion); }),
+            data: u.map(function (x) { return { x: [x.start, x.end], y: x.emotion || data.no_label }; }),
+            backgroundColor: u.map(function (x) { return faded(emotionColor(x.emotion), x.emotion ? x.emotion_confidence : 1); }),
             borderRadius: 4, borderSkipped: false, barPercentage: 0.9, categoryPercentage: 0.9,
             minBarLength: 3,
           }],
         },
         options: {
-          indexAxis: "y", responsive: true, maintainAspectRatio: false,
-          scales: { x: timeAxis, y: { type: "category", grid: { display: false } } },
+          indexAxis: "y",
+          scales: { y: { type: "category", grid: { display: false } } },
           plugins: {
             legend: { display: false },
-            tooltip: { callbacks: {
-              title: function (items) { var x = u[items[0].dataIndex]; return clock(x.start) + " – " + clock(x.end); },
+            tooltip: Object.assign({}, tooltipBase, { callbacks: {
+              title: function (items) { return span(u[items[0].dataIndex]); },
               label: function (item) {
                 var x = u[item.dataIndex];
-                return x.emotion + " (" + Math.round(100 * x.emotion_confidence) + "%): " + x.text.slice(0, 80);
+                var head = x.emotion ? "Emotion: " + x.emotion + " (" + percent(x.emotion_confidence) + ")" : "Words: no text label";
+                return [head, x.text];
               },
-            } },
+            } }),
           },
-          onClick: clickToSeek, onHover: hoverPointer,
+          onClick: function (event, elements) { if (elements.length) seek(u[elements[0].index].start); },
         },
       });
     }
 
     var sentiment = $("sentiment-chart");
     if (sentiment && u.length) {
-      // Dataset 0: each utterance as a bar at its score across its own time span (start, end, gap);
+      // Dataset 0: each utterance as a bar at its score across its own time span;
       // dataset 1: a dashed line through the utterances' midpoints, to see the trend.
-      var spans = [];
-      u.forEach(function (x) {
-        spans.push({ x: x.start, y: x.polarity }, { x: x.end, y: x.polarity }, { x: x.end, y: null });
-      });
-      var utteranceOf = function (item) { // a tooltip item (dataIndex) or a clicked element (index)
-        var i = item.dataIndex !== undefined ? item.dataIndex : item.index;
-        return item.datasetIndex === 0 ? u[Math.floor(i / 3)] : u[i];
-      };
-      new Chart(sentiment, {
+      timeChart(sentiment, {
         type: "line",
         data: {
           datasets: [{
             label: "Sentiment per utterance",
-            data: spans, spanGaps: false, borderWidth: 5, pointRadius: 0, pointHitRadius: 8,
-            segment: { borderColor: function (ctx) { return sentimentColor(u[Math.floor(ctx.p0DataIndex / 3)].sentiment); } },
+            data: spans(function (x) { return x.polarity; }), spanGaps: false, borderWidth: 5, pointRadius: 0, pointHitRadius: 8,
+            segment: { borderColor: function (ctx) {
+              var x = u[Math.floor(ctx.p0DataIndex / 3)];
+              return faded(sentimentColor(x.sentiment), x.sentiment_confidence);
+            } },
           }, {
             label: "Trend",
             data: u.map(function (x) { return { x: (x.start + x.end) / 2, y: x.polarity }; }),
             borderColor: "#adb5bd", borderDash: [4, 4], borderWidth: 1.5, tension: 0.25,
-            pointBackgroundColor: u.map(function (x) { return sentimentColor(x.sentiment); }),
+            pointBackgroundColor: u.map(function (x) { return faded(sentimentColor(x.sentiment), x.sentiment_confidence); }),
             pointBorderColor: "#fff", pointRadius: 5, pointHoverRadius: 7,
           }],
         },
         options: {
-          responsive: true, maintainAspectRatio: false,
           interaction: { mode: "nearest", intersect: false, axis: "x" },
           scales: {
-            x: timeAxis,
             y: { min: -1, max: 1, ticks: { stepSize: 1, callback: function (v) { return v > 0 ? "positive" : v < 0 ? "negative" : "neutral"; } } },
           },
           plugins: {
             legend: { display: false },
-            tooltip: { filter: function (item) { return item.datasetIndex === 1; }, callbacks: {
-              title: function (items) { var x = utteranceOf(items[0]); return clock(x.start) + " – " + clock(x.end); },
-              label: function (item) { var x = utteranceOf(item); return x.sentiment + " (" + x.polarity.toFixed(2) + "): " + x.text.slice(0, 80); },
-            } },
+            tooltip: Object.assign({}, tooltipBase, {
+              filter: function (item) { return item.datasetIndex === 1 && item.raw.y !== null; },
+              callbacks: {
+                title: function (items) { return span(utteranceOf(items[0])); },
+                label: function (item) {
+                  var x = utteranceOf(item);
+                  return ["Sentiment: " + x.sentiment + " (" + percent(x.sentiment_confidence) + "), score " + x.polarity.toFixed(2), x.text];
+                },
+              },
+            }),
           },
           onClick: function (event, elements) { if (elements.length) seek(utteranceOf(elements[0]).start); },
-          onHover: hoverPointer,
         },
       });
     }
@@ -177,55 +353,87 @@
     var faces = data.face_track || [];
     if (faceChart && faces.length) {
       // One dot per sampled frame with a face, on the same time axis as the speech charts.
-      new Chart(faceChart, {
+      timeChart(faceChart, {
         type: "scatter",
         data: {
           datasets: [{
             label: "Face expression",
             data: faces.map(function (f) { return { x: f.time, y: f.emotion }; }),
-            backgroundColor: faces.map(function (f) {
-              var c = emotionColor(f.emotion);
-              return f.confidence < 0.5 ? c + "66" : c; // weak predictions faded
-            }),
+            backgroundColor: faces.map(function (f) { return faded(emotionColor(f.emotion), f.confidence); }),
             pointRadius: 5, pointHoverRadius: 7,
           }],
         },
         options: {
-          responsive: true, maintainAspectRatio: false,
-          scales: { x: timeAxis, y: { type: "category", labels: data.emotions, grid: { display: false } } },
+          scales: { y: { type: "category", labels: data.emotions, grid: { display: false } } },
           plugins: {
             legend: { display: false },
-            tooltip: { callbacks: {
+            tooltip: Object.assign({}, tooltipBase, { callbacks: {
               title: function (items) { return clock(faces[items[0].dataIndex].time); },
-              label: function (item) { var f = faces[item.dataIndex]; return "face: " + f.emotion + " (" + Math.round(100 * f.confidence) + "%)"; },
-            } },
+              label: function (item) { var f = faces[item.dataIndex]; return "Face: " + f.emotion + " (" + percent(f.confidence) + ")"; },
+            } }),
           },
           onClick: function (event, elements) { if (elements.length) seek(faces[elements[0].index].time); },
-          onHover: hoverPointer,
+        },
+      });
+    }
+
+    var voice = $("voice-chart");
+    if (voice && u.some(function (x) { return x.intensity !== null && x.intensity !== undefined; })) {
+      var accent = cssColor("--accent");
+      timeChart(voice, {
+        type: "line",
+        data: {
+          datasets: [{
+            label: "Voice intensity",
+            data: spans(function (x) { return x.intensity === undefined ? null : x.intensity; }),
+            spanGaps: false, borderWidth: 5, pointRadius: 0, pointHitRadius: 8, borderColor: accent,
+          }],
+        },
+        options: {
+          interaction: { mode: "nearest", intersect: false, axis: "x" },
+          scales: { y: { suggestedMin: -1, suggestedMax: 1, title: { display: true, text: "vs. usual" } } },
+          plugins: {
+            legend: { display: false },
+            tooltip: Object.assign({}, tooltipBase, {
+              filter: function (item) { return item.raw.y !== null; },
+              callbacks: {
+                title: function (items) { return span(utteranceOf(items[0])); },
+                label: function (item) {
+                  var x = utteranceOf(item), parts = ["intensity " + (x.intensity >= 0 ? "+" : "") + x.intensity.toFixed(2)];
+                  if (x.pitch_hz) parts.push(Math.round(x.pitch_hz) + " Hz");
+                  if (x.rate_wps !== null && x.rate_wps !== undefined) parts.push(x.rate_wps.toFixed(1) + " words/s");
+                  return ["Voice: " + parts.join(" · "), x.text];
+                },
+              },
+            }),
+          },
+          onClick: function (event, elements) { if (elements.length) seek(utteranceOf(elements[0]).start); },
         },
       });
     }
 
     var distribution = $("distribution-chart");
-    if (distribution) {
+    var shares = data.emotion_shares || [];
+    if (distribution && shares.length) {
       new Chart(distribution, {
         type: "bar",
         data: {
-          labels: data.emotions,
+          labels: shares.map(function (s) { return s.label; }),
           datasets: [{
-            label: "Share of the speech",
-            data: data.emotions.map(function (e) { return 100 * (data.emotion_distribution[e] || 0); }),
-            backgroundColor: data.emotions.map(emotionColor),
+            label: "Share of the speaking time",
+            data: shares.map(function (s) { return s.percent; }),
+            backgroundColor: shares.map(function (s) { return s.color === "none" ? "#ced4da" : emotionColor(s.color); }),
             borderRadius: 4,
           }],
         },
         options: {
           indexAxis: "y", responsive: true, maintainAspectRatio: false,
           scales: { x: { min: 0, max: 100, ticks: { callback: function (v) { return v + "%"; } } }, y: { grid: { display: false } } },
-          plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (item) { return item.parsed.x.toFixed(1) + "%"; } } } },
+          plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (item) { return item.parsed.x.toFixed(0) + "% of the speaking time"; } } } },
         },
       });
     }
+    return charts;
   }
 
   function start() {

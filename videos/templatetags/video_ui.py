@@ -31,3 +31,11 @@ def percent(fraction: float | None) -> str:
 @register.filter
 def stage_label(stage: str) -> str:
     return _stage_label(stage or "")
+
+
+@register.filter
+def minutes(seconds: float | None) -> str:
+    """1470 -> "24.5": minutes of video, as the quota counts them."""
+    if seconds is None:
+        return "—"
+    return f"{float(seconds) / 60:.1f}"
