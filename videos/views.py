@@ -102,6 +102,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "cancel_policy": services.CANCEL_POLICY,
         "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
         "outcome": presentation.job_outcome(job, utterances),
+        "translated_count": sum(1 for u in utterances if u.translated),
         "rows": presentation.utterance_rows(utterances),
         "moments": presentation.key_moments(utterances),
         "chart_data": presentation.chart_data(job, utterances),

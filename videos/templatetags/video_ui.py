@@ -12,7 +12,7 @@ register = template.Library()
 @register.filter
 def clock(seconds: float | None) -> str:
     """75.4 -> "1:15"; 3725 -> "1:02:05". Video times read like a player's."""
-    if seconds is None:
+    if seconds is None or seconds == "":  # "": a missing key in a template lookup
         return "—"
     total = int(float(seconds))
     hours, rest = divmod(total, 3600)
@@ -39,3 +39,11 @@ def minutes(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     return f"{float(seconds) / 60:.1f}"
+
+
+@register.filter
+def language_name(code: str | None) -> str:
+    """'de' -> 'German' (Whisper's language table); '' stays ''."""
+    from mlcore.language import language_name as name  # noqa: PLC0415 - transformers is heavy
+
+    return name(code) if code else ""

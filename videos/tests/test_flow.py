@@ -110,7 +110,8 @@ def test_a_talking_face_reads_every_channel_through_api_csv_and_page(
     client.force_login(user)
     page = client.get(reverse("job-detail", args=[job.pk])).content.decode()
     assert "How this video was read" in page and "fer-mini-xception" in page
-    assert 'id="face-chart"' in page and "Face: " in page and "Voice: " in page
+    assert 'id="face-chart"' in page and '<span class="kind">Face:</span>' in page
+    assert "Voice: " in page
 
     schema = api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
     utterance = schema["components"]["schemas"]["Utterance"]["properties"]
