@@ -31,7 +31,9 @@ from videos.serializers import (
 )
 from webhooks import services as webhooks
 
-POLL_AFTER_S = 2  # Retry-After while a job is not finished
+# Retry-After while a job is not finished: 1 s keeps the page's progress live (a status poll
+# costs a few ms: docs/PERFORMANCE.md), and short jobs still show their stages.
+POLL_AFTER_S = 1
 
 _DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",

@@ -95,7 +95,7 @@ def test_detail_list_and_filter(api, user):
     assert body["utterances"][0]["text"] == "hello"
     assert body["utterances"][0]["emotion"] == "joy"
     polling = api.get(reverse("api-analysis", args=[running.pk]))
-    assert polling["Retry-After"] == "2"
+    assert polling["Retry-After"] == "1"
     assert polling.json()["utterances"] is None
     listing = api.get(reverse("api-analyses"), {"status": "running"}).json()
     assert [j["id"] for j in listing["results"]] == [str(running.pk)]
