@@ -466,13 +466,11 @@ class Analyzer:
             warnings.append(NO_AUDIO_WARNING)
         warnings += media_warnings(info)
         with clock.stage("language"):
-            spans = (
-                lang.identify_languages(audio, self.multilingual)
-                if audio is not None and self.multilingual is not None
-                else []
-            )
+            windows = lang.speech_windows(audio) if audio is not None else []
+            identify = self.multilingual is not None
+            spans = lang.identify_windows(windows[:1], self.multilingual) if identify else []
         with clock.stage("transcribe") as report:
-            utterances = self._utterances(audio, info, spans, report)
+            utterances, spans = self._utterances(audio, info, windows, spans, report)
         with clock.stage("translate") as report:
             readings = (
                 lang.read_utterances(
@@ -632,20 +630,32 @@ class Analyzer:
         self,
         audio: np.ndarray | None,
         info: MediaInfo,
+        windows: list[lang.Window],
         spans: list[lang.LanguageSpan],
         report: Callable[[float], None],
-    ) -> list[Segment]:
-        """English speech (or no identification) goes to the English model; any other language
-        to the multilingual one, which writes each window in its own language."""
+    ) -> tuple[list[Segment], list[lang.LanguageSpan]]:
+        """The utterances, and the language spans with every window that needed identifying.
+
+        `spans` holds the first window's language. English (or no identification): the English
+        model transcribes, and only the later windows whose transcript reads unlike English are
+        identified. Any other language anywhere: every window is identified and the multilingual
+        model transcribes, writing each window in its own language."""
         if audio is None:
-            return []
+            return [], spans
+        segments: list[Segment] = []
         if all(span.language == lang.ENGLISH for span in spans):
             segments = transcribe(audio, self.whisper, progress=report)
-        else:
+            if self.multilingual is not None:
+                doubtful = lang.doubtful_stretches(audio, windows[1:], segments)
+                spans = spans + lang.identify_windows(doubtful, self.multilingual)
+        if not all(span.language == lang.ENGLISH for span in spans):
+            known = {span.start for span in spans}
+            rest = [window for window in windows if window[0] not in known]
+            spans = spans + lang.identify_windows(rest, self.multilingual)
             segments = transcribe(audio, self.multilingual, multilingual=True, progress=report)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
-        return [u for u in clamped if u.end > u.start]
+        return [u for u in clamped if u.end > u.start], sorted(spans, key=lambda s: s.start)
 
     def _features(
         self,

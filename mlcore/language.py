@@ -3,8 +3,11 @@
 The language model reads English only (it was trained on MELD's English subtitles). A multilingual
 Whisper (base by default, `mlcore.weights.WHISPER_BASE`) identifies the spoken language of each
 stretch of speech: Silero VAD (shipped with faster-whisper) finds the speech, consecutive speech
-is packed into windows of up to 30 s (what Whisper's encoder reads at once), and each window gets
+is packed into windows of up to 30 s (what Whisper's encoder reads at once), and a window gets
 Whisper's language probabilities. An utterance takes the language of the window it overlaps most.
+English videos pay for one window only: the first is always identified, later speech only where
+the English model's transcript of it reads unlike English (`doubtful_stretches`), so a change of
+language is still found.
 Non-English utterances are translated to English by the same model (`task="translate"`), one
 utterance at a time, so each translation lines up exactly with its original words.
 """
@@ -25,6 +28,13 @@ MAX_WINDOWS = 40
 # Below this, the language is reported as uncertain and the language model gives no label:
 # music, noise and very short speech give low, spread-out language probabilities.
 MIN_LANGUAGE_PROBABILITY = 0.5
+# Whisper tiny.en's mean word probability over a segment: English speech measured 0.79-0.97
+# (LibriVox, espeak-ng), six other languages forced through it 0.12-0.48 (espeak-ng,
+# mlcore.bench_language). A segment below this may not be English: its stretch is identified.
+ENGLISH_WORD_PROBABILITY_FLOOR = 0.6
+STRETCH_GAP_S = 2.0  # doubtful segments closer than this form one stretch
+
+Window = tuple[float, float, np.ndarray]  # start s, end s, the speech samples
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,17 @@ class LanguageSpan:
         }
 
 
-def speech_windows(audio: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+def speech_windows(audio: np.ndarray) -> list[Window]:
     """(start s, end s, speech samples) per window of up to `WINDOW_S` of detected speech."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    chunks = get_speech_timestamps(audio, VadOptions())
     limit = int(WINDOW_S * SAMPLE_RATE)
+    # VAD joins speech across pauses under 2 s: cut its long chunks to window size first.
+    chunks = [
+        {"start": lo, "end": min(lo + limit, chunk["end"])}
+        for chunk in get_speech_timestamps(audio, VadOptions())
+        for lo in range(chunk["start"], chunk["end"], limit)
+    ]
     windows: list[list[dict]] = []
     length = 0
     for chunk in chunks:
@@ -77,25 +92,68 @@ def speech_windows(audio: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
     ]
 
 
-def identify_languages(audio: np.ndarray, model) -> list[LanguageSpan]:
-    """The language of each window of speech in 16 kHz mono `audio`; [] when there is none.
-    `model` is a multilingual faster-whisper model."""
+def identify_windows(windows: list[Window], model) -> list[LanguageSpan]:
+    """The language of each window; `model` is a multilingual faster-whisper model."""
     spans = []
-    for start, end, speech in speech_windows(audio.astype(np.float32, copy=False)):
+    for start, end, speech in windows:
         language, probability, _ = model.detect_language(speech)
         spans.append(LanguageSpan(start, end, language, float(probability)))
     return spans
 
 
+def identify_languages(audio: np.ndarray, model) -> list[LanguageSpan]:
+    """The language of every window of speech in 16 kHz mono `audio`; [] when there is none."""
+    return identify_windows(speech_windows(audio.astype(np.float32, copy=False)), model)
+
+
+def _word_probability(segment: Segment) -> float | None:
+    scores = [w.probability for w in segment.words if w.probability is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def doubtful_stretches(
+    audio: np.ndarray, windows: list[Window], segments: list[Segment]
+) -> list[Window]:
+    """Where an English-only Whisper's transcript (`segments`) reads unlike English, as windows
+    to identify: stretches of segments whose mean word probability is below
+    `ENGLISH_WORD_PROBABILITY_FLOOR`, and whole `windows` of speech it wrote no words for."""
+    doubtful = [
+        s
+        for s in segments
+        if (p := _word_probability(s)) is not None and p < ENGLISH_WORD_PROBABILITY_FLOOR
+    ]
+    stretches: list[list[float]] = []
+    for segment in sorted(doubtful, key=lambda s: s.start):
+        if stretches and segment.start - stretches[-1][1] <= STRETCH_GAP_S:
+            stretches[-1][1] = max(stretches[-1][1], segment.end)
+        else:
+            stretches.append([segment.start, segment.end])
+    out: list[Window] = []
+    for start, end in stretches:
+        for lo in np.arange(start, end, WINDOW_S):
+            hi = min(lo + WINDOW_S, end)
+            out.append((float(lo), float(hi), audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]))
+    silent = [w for w in windows if not any(s.end > w[0] and s.start < w[1] for s in segments)]
+    return sorted(out + silent, key=lambda w: w[0])
+
+
 def language_at(spans: list[LanguageSpan], start: float, end: float) -> LanguageSpan | None:
-    """The span overlapping [start, end] most (the nearest one when none overlaps)."""
+    """The language of [start, end]: of the spans covering at least half of it, the narrowest (a
+    stretch identified on its own is surer than the 30 s window around it); else the span
+    overlapping it most, or the nearest."""
     if not spans:
         return None
+    length = max(end - start, 1e-3)
+
+    def shared(span: LanguageSpan) -> float:
+        return min(end, span.end) - max(start, span.start)
+
+    covering = [span for span in spans if shared(span) >= 0.5 * length]
+    if covering:
+        return min(covering, key=lambda span: span.end - span.start)
 
     def overlap(span: LanguageSpan) -> tuple[float, float]:
-        shared = min(end, span.end) - max(start, span.start)
-        gap = max(span.start - end, start - span.end, 0.0)
-        return (shared, -gap)
+        return (shared(span), -max(span.start - end, start - span.end, 0.0))
 
     return max(spans, key=overlap)
 

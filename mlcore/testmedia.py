@@ -53,10 +53,15 @@ def _silence(seconds: float) -> bytes:
 
 
 def make_speech_track(
-    sentences: Sequence[str], path: str | Path, *, pause_s: float = 0.6, voice: str = "en-us"
+    sentences: Sequence[str],
+    path: str | Path,
+    *,
+    pause_s: float = 0.6,
+    voice: str = "en-us",
+    voices: Sequence[str] | None = None,
 ) -> list[tuple[float, float]]:
     """A WAV of the sentences, each preceded by `pause_s` of silence and with one at the end,
-    spoken by espeak-ng's `voice` (a language: "de", "fr", ...).
+    spoken by espeak-ng's `voice` (a language: "de", "fr", ...), or `voices`, one per sentence.
 
     Returns each sentence's (start, end) in seconds, for tests that check utterance timing.
     """
@@ -65,7 +70,8 @@ def make_speech_track(
     windows = []
     for i, sentence in enumerate(sentences):
         pcm += _silence(pause_s)
-        spoken = _read_pcm(make_speech_wav(sentence, path.with_suffix(f".{i}.wav"), voice=voice))
+        speaker = voices[i] if voices else voice
+        spoken = _read_pcm(make_speech_wav(sentence, path.with_suffix(f".{i}.wav"), voice=speaker))
         start = len(pcm) / 2 / SPEECH_RATE
         pcm += spoken
         windows.append((start, len(pcm) / 2 / SPEECH_RATE))
@@ -96,10 +102,12 @@ def make_talking_clip(
     fps: int = 25,
     picture: str | Path | None = None,
     voice: str = "en-us",
+    voices: Sequence[str] | None = None,
 ) -> Path:
     """An H.264/AAC MP4: a moving test pattern (testsrc2) with the sentences spoken by espeak-ng,
     separated by `pause_s` of silence. `picture`: a video looped and scaled to `size` instead of
-    the pattern (e.g. real footage of a face). `voice`: espeak-ng's voice (language) for the speech.
+    the pattern (e.g. real footage of a face). `voice`: espeak-ng's voice (language) for the speech,
+    or `voices`, one per sentence.
 
     `duration` defaults to the length of the speech track (or 3 s with no sentences); a longer
     duration pads with silence, a shorter one cuts. `with_video=False` gives an audio-only file
@@ -110,7 +118,7 @@ def make_talking_clip(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     speech = path.with_suffix(".speech.wav")
-    make_speech_track(sentences, speech, pause_s=pause_s, voice=voice)
+    make_speech_track(sentences, speech, pause_s=pause_s, voice=voice, voices=voices)
     if duration is None:
         duration = wav_duration(speech) if sentences else 3.0
     width, height = size

@@ -49,6 +49,7 @@ class Word:
     start: float
     end: float
     text: str
+    probability: float | None = None  # Whisper's confidence in the word (None: not decoded)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    avg_logprob: float | None = None  # Whisper's mean token log-probability (None: not decoded)
 
     @property
     def duration(self) -> float:
@@ -213,8 +215,11 @@ def transcribe(
         text = seg.text.strip()
         if not text:
             continue
-        words = tuple(Word(float(w.start), float(w.end), w.word.strip()) for w in seg.words or ())
-        out.append(Segment(float(seg.start), float(seg.end), text, words))
+        words = tuple(
+            Word(float(w.start), float(w.end), w.word.strip(), float(w.probability))
+            for w in seg.words or ()
+        )
+        out.append(Segment(float(seg.start), float(seg.end), text, words, float(seg.avg_logprob)))
     return out
 
 

@@ -12,7 +12,7 @@ import pytest
 from mlcore import language as lang
 from mlcore import testmedia
 from mlcore.inference import Analyzer
-from mlcore.transcribe import Segment, load_whisper
+from mlcore.transcribe import Segment, Word, load_whisper
 from mlcore.weights import WHISPER_BASE, WeightsError, file_sha256, model_dir
 
 GERMAN = (
@@ -91,6 +91,33 @@ def test_silence_and_noise_have_no_language(base):
     assert lang.identify_languages(np.zeros(16000 * 5, np.float32), base) == []
     noise = rng.normal(0, 0.05, 16000 * 5).astype(np.float32)
     assert all(not s.certain or s.probability < 0.9 for s in lang.identify_languages(noise, base))
+
+
+def _said(start: float, end: float, text: str, probability: float) -> Segment:
+    words = tuple(Word(start, end, w, probability) for w in text.split())
+    return Segment(start, end, text, words)
+
+
+def test_doubtful_stretches_are_where_english_whisper_was_unsure():
+    audio = np.zeros(16000 * 90, np.float32)
+    windows = [(0.0, 30.0, audio[:10]), (30.0, 60.0, audio[:10]), (60.0, 90.0, audio[:10])]
+    segments = [
+        _said(1.0, 9.0, "Fine English words.", 0.9),
+        _said(31.0, 35.0, "Is being hoater-nailed", 0.3),
+        _said(35.5, 38.0, "luckily might be", 0.4),  # within 2 s: the same stretch
+        _said(40.0, 42.0, "Okay then.", 0.95),
+    ]
+    stretches = lang.doubtful_stretches(audio, windows, segments)
+    # The unsure segments as one stretch, and the third window, where nothing was written.
+    assert [(s, e) for s, e, _ in stretches] == [(31.0, 38.0), (60.0, 90.0)]
+    assert len(stretches[0][2]) == 7 * 16000
+    assert lang.doubtful_stretches(audio, windows[:1], segments[:1]) == []
+
+
+def test_a_stretch_identified_on_its_own_wins_over_its_window():
+    spans = [lang.LanguageSpan(0, 30, "en", 0.9), lang.LanguageSpan(20, 26, "de", 0.8)]
+    assert lang.language_at(spans, 19, 27).language == "de"  # the stretch covers 6 of 8 s
+    assert lang.language_at(spans, 10, 21).language == "en"
 
 
 def test_language_at_takes_the_span_overlapping_most():
@@ -186,6 +213,23 @@ def test_translation_off_leaves_non_english_speech_unlabelled(text_checkpoint, g
     assert result.summary["dominant_emotion"] is None
     assert result.channels["text"]["used"] is False
     assert "ANALYSIS_TRANSLATE" in result.channels["text"]["note"]
+
+
+def test_a_change_of_language_is_found_and_only_its_stretch_translated(text_checkpoint, tmp_path):
+    # 35 s of English first (more than one 30 s window), then German.
+    sentences = [*ENGLISH * 6, *GERMAN]
+    voices = ["en-us"] * (len(sentences) - len(GERMAN)) + ["de"] * len(GERMAN)
+    clip = testmedia.make_talking_clip(tmp_path / "mixed.mp4", sentences, voices=voices)
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    result = analyzer.analyze(clip)
+    languages = [span["language"] for span in result.channels["text"]["languages"]]
+    assert languages[0] == "en" and languages[-1] == "de", languages
+    assert result.language == "en"
+    english_part = [u for u in result.utterances if u.end < 30]
+    german_part = [u for u in result.utterances if u.language == "de"]
+    assert english_part and all(not u.translated for u in english_part)
+    assert german_part and all(u.translated and u.original_text for u in german_part)
+    assert all(u.start > 30 for u in german_part)
 
 
 def test_english_keeps_the_english_model(text_checkpoint, tmp_path):
