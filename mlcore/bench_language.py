@@ -170,6 +170,7 @@ def language_figures(workdir: Path) -> dict:
         whole = analyzer.analyze(
             testmedia.make_talking_clip(workdir / f"{voice}-all.mp4", sentences, voice=voice)
         )
+        timings = whole.timings
         out[voice] = {
             "sentences": len(rows),
             "lid_correct": sum(1 for r in rows if r["language"] == voice),
@@ -181,6 +182,11 @@ def language_figures(workdir: Path) -> dict:
             "labelled": sum(1 for r in rows if r["labelled"]),
             "translated": sum(1 for r in rows if r["translated"]),
             "sentiment_kept": sum(1 for r in rows if r["polarity_ok"]),
+            "video_s": round(whole.duration, 1),
+            "rtf": round(timings["total"] / whole.duration, 3),
+            "stage_s": {
+                k: round(timings.get(k, 0.0), 2) for k in ("language", "transcribe", "translate")
+            },
             "rows": rows,
         }
     return out
@@ -215,6 +221,11 @@ def report(english: dict | None, languages: dict | None) -> str:
                 f"    {m['video_language']} {m['video_probability'] or 0:.2f}      "
                 f"{m['labelled']}/{m['sentences']}       {m['translated']}/{m['sentences']}"
                 f"         {m['sentiment_kept']}/{m['sentences']}"
+            )
+            lines.append(
+                f"      whole video {m['video_s']} s: RTF {m['rtf']:.3f} (language "
+                f"{m['stage_s']['language']} s, transcribe {m['stage_s']['transcribe']} s, "
+                f"translate {m['stage_s']['translate']} s; face and voice off)"
             )
             for row in m["rows"]:
                 lines.append(
