@@ -164,15 +164,35 @@ def _distribution(
     return {label: float(p) for label, p in zip(labels, mean, strict=True)}
 
 
+def _shares(
+    utterances: Sequence[UtteranceResult],
+    label_of: Callable[[UtteranceResult], str],
+    labels: Sequence[str],
+) -> dict[str, float]:
+    """Each label's share of the utterances' speaking time (each utterance counts its label)."""
+    seconds = dict.fromkeys(labels, 0.0)
+    for u in utterances:
+        seconds[label_of(u)] += max(u.end - u.start, 1e-3)
+    total = sum(seconds.values())
+    return {label: s / total for label, s in seconds.items()}
+
+
+def _dominant(shares: dict[str, float], means: dict[str, float]) -> str:
+    """The label with the most speaking time (ties: the higher mean probability)."""
+    return max(shares, key=lambda label: (round(shares[label], 9), means[label]))
+
+
 def summarize(
     utterances: Sequence[UtteranceResult],
     faces: Sequence[face_channel.FaceFrame] = (),
     *,
     face_on: bool = False,
 ) -> dict:
-    """Whole-video emotion and sentiment: each utterance's probabilities weighted by its duration
-    (a 6 s utterance counts three times a 2 s one); dominant = the largest share. The face
-    channel's summary covers the whole video, speech or not."""
+    """Whole-video emotion and sentiment. `*_shares`: each label's share of the labelled speaking
+    time; `dominant_*`: the label with the most of it (what a reader of the transcript sees).
+    `*_distribution`: each utterance's probabilities averaged, weighted by its duration (a 6 s
+    utterance counts three times a 2 s one). The face channel's summary covers the whole video,
+    speech or not."""
     face = face_summary(faces) if face_on else None
     if not utterances:
         message = NO_SPEECH_MESSAGE
@@ -191,6 +211,8 @@ def summarize(
             "dominant_sentiment": None,
             "emotion_distribution": {},
             "sentiment_distribution": {},
+            "emotion_shares": {},
+            "sentiment_shares": {},
             "combined": None,
             "face": face,
             "voice": None,
@@ -214,26 +236,42 @@ def summarize(
         "dominant_sentiment": None,
         "emotion_distribution": {},
         "sentiment_distribution": {},
+        "emotion_shares": {},
+        "sentiment_shares": {},
         "combined": None,
         "face": face,
         "voice": voice_baseline(prosody),
     }
     if labelled:
-        emotions = _distribution(labelled, lambda u: u.emotion_scores, EMOTIONS)
-        sentiments = _distribution(labelled, lambda u: u.sentiment_scores, SENTIMENTS)
-        out["dominant_emotion"] = max(emotions, key=emotions.__getitem__)
-        out["dominant_sentiment"] = max(sentiments, key=sentiments.__getitem__)
-        out["emotion_distribution"] = emotions
-        out["sentiment_distribution"] = sentiments
+        out |= _label_summary(
+            labelled,
+            lambda u: (u.emotion, u.emotion_scores),
+            lambda u: (u.sentiment, u.sentiment_scores),
+        )
     if fused:
-        emotions = _distribution(fused, lambda u: u.combined["emotion_scores"], EMOTIONS)
-        sentiments = _distribution(fused, lambda u: u.combined["sentiment_scores"], SENTIMENTS)
-        out["combined"] = {
-            "dominant_emotion": max(emotions, key=emotions.__getitem__),
-            "dominant_sentiment": max(sentiments, key=sentiments.__getitem__),
-            "emotion_distribution": emotions,
-            "sentiment_distribution": sentiments,
-        }
+        out["combined"] = _label_summary(
+            fused,
+            lambda u: (u.combined["emotion"], u.combined["emotion_scores"]),
+            lambda u: (u.combined["sentiment"], u.combined["sentiment_scores"]),
+        )
+    return out
+
+
+def _label_summary(
+    utterances: Sequence[UtteranceResult],
+    emotion_of: Callable[[UtteranceResult], tuple[str, dict[str, float]]],
+    sentiment_of: Callable[[UtteranceResult], tuple[str, dict[str, float]]],
+) -> dict:
+    out = {}
+    for key, reading, labels in (
+        ("emotion", emotion_of, EMOTIONS),
+        ("sentiment", sentiment_of, SENTIMENTS),
+    ):
+        means = _distribution(utterances, lambda u, r=reading: r(u)[1], labels)
+        shares = _shares(utterances, lambda u, r=reading: r(u)[0], labels)
+        out[f"dominant_{key}"] = _dominant(shares, means)
+        out[f"{key}_shares"] = shares
+        out[f"{key}_distribution"] = means
     return out
 
 

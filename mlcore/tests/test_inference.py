@@ -63,7 +63,9 @@ def test_summary_is_duration_weighted(talking_run):
         distribution = summary[f"{key}_distribution"]
         assert list(distribution) == list(labels)
         assert math.isclose(sum(distribution.values()), 1.0, abs_tol=1e-6)
-        assert summary[f"dominant_{key}"] == max(distribution, key=distribution.get)
+        shares = summary[f"{key}_shares"]
+        assert math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6)
+        assert summary[f"dominant_{key}"] == max(shares, key=shares.get)
 
 
 def _utterance(start: float, end: float, emotion: str, sentiment: str) -> UtteranceResult:
@@ -91,6 +93,25 @@ def test_summarize_weights_by_duration():
     assert summary["dominant_sentiment"] == "negative"
     assert summary["emotion_distribution"]["anger"] == pytest.approx(0.75)
     assert summary["speech_duration"] == pytest.approx(8.0)
+
+
+def test_the_dominant_label_is_the_one_with_most_speaking_time():
+    # Five neutral utterances and one disgust: averaged probabilities can favour other labels,
+    # the summary names what the transcript shows.
+    def leaning(start: float, label: str, lean: dict[str, float]) -> UtteranceResult:
+        u = _utterance(start, start + 1, label, "neutral")
+        u.emotion_scores = dict.fromkeys(EMOTIONS, 0.0) | lean
+        return u
+
+    spread = {"neutral": 0.34, "anger": 0.33, "sadness": 0.33}
+    summary = summarize(
+        [leaning(i, "neutral", spread) for i in range(5)]
+        + [leaning(5, "disgust", {"disgust": 1.0})]
+    )
+    assert summary["dominant_emotion"] == "neutral"
+    assert summary["emotion_shares"]["neutral"] == pytest.approx(5 / 6)
+    assert summary["emotion_shares"]["disgust"] == pytest.approx(1 / 6)
+    assert summary["emotion_distribution"]["neutral"] < 0.34  # the average names no majority
 
 
 def test_summarize_nothing_says_no_speech():
