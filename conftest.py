@@ -24,6 +24,23 @@ def require(available: bool, what: str) -> None:
 
 
 @pytest.fixture
+def api(user):
+    """A DRF test client authenticated as the test's `user` (each app's conftest defines it)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Uploaded files go to the test's own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def postgres(db) -> None:
     """The test runs against the real PostgreSQL (DATABASE_URL=postgres://...)."""
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")

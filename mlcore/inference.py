@@ -194,43 +194,11 @@ def summarize(
     utterance counts three times a 2 s one). The face channel's summary covers the whole video,
     speech or not."""
     face = face_summary(faces) if face_on else None
-    if not utterances:
-        message = NO_SPEECH_MESSAGE
-        if face and face["frames_with_face"]:
-            message += (
-                f" The face channel read {face['frames_with_face']} frames with a face: "
-                "see the face timeline."
-            )
-        return {
-            "speech_detected": False,
-            "message": message,
-            "utterance_count": 0,
-            "labelled_utterance_count": 0,
-            "speech_duration": 0.0,
-            "dominant_emotion": None,
-            "dominant_sentiment": None,
-            "emotion_distribution": {},
-            "sentiment_distribution": {},
-            "emotion_shares": {},
-            "sentiment_shares": {},
-            "combined": None,
-            "face": face,
-            "voice": None,
-        }
-    labelled = [u for u in utterances if u.emotion_scores is not None]
-    fused = [u for u in utterances if u.combined]
-    prosody = [Prosody(**u.voice) for u in utterances if u.voice]
-    message = f"{len(utterances)} utterances analysed."
-    if len(labelled) < len(utterances):
-        message += (
-            f" {len(utterances) - len(labelled)} of them got no language-model label "
-            "(see the text channel's note)."
-        )
     out = {
-        "speech_detected": True,
-        "message": message,
+        "speech_detected": bool(utterances),
+        "message": NO_SPEECH_MESSAGE,
         "utterance_count": len(utterances),
-        "labelled_utterance_count": len(labelled),
+        "labelled_utterance_count": 0,
         "speech_duration": float(sum(u.end - u.start for u in utterances)),
         "dominant_emotion": None,
         "dominant_sentiment": None,
@@ -240,8 +208,25 @@ def summarize(
         "sentiment_shares": {},
         "combined": None,
         "face": face,
-        "voice": voice_baseline(prosody),
+        "voice": None,
     }
+    if not utterances:
+        if face and face["frames_with_face"]:
+            out["message"] += (
+                f" The face channel read {face['frames_with_face']} frames with a face: "
+                "see the face timeline."
+            )
+        return out
+    labelled = [u for u in utterances if u.emotion_scores is not None]
+    fused = [u for u in utterances if u.combined]
+    out["labelled_utterance_count"] = len(labelled)
+    out["voice"] = voice_baseline([Prosody(**u.voice) for u in utterances if u.voice])
+    out["message"] = f"{len(utterances)} utterances analysed."
+    if len(labelled) < len(utterances):
+        out["message"] += (
+            f" {len(utterances) - len(labelled)} of them got no language-model label "
+            "(see the text channel's note)."
+        )
     if labelled:
         out |= _label_summary(
             labelled,

@@ -14,7 +14,7 @@ utterance at a time, so each translation lines up exactly with its original word
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -219,35 +219,20 @@ def read_utterances(
         span = language_at(spans, utterance.start, utterance.end)
         if span is None:
             out.append(Reading(utterance.text))
-        elif not span.certain:
-            out.append(
-                Reading(
-                    utterance.text,
-                    span.language,
-                    span.probability,
-                    readable=False,
-                    unread_reason="uncertain",
-                )
-            )
+            continue
+        heard = Reading(utterance.text, span.language, span.probability)
+        if not span.certain:
+            out.append(replace(heard, readable=False, unread_reason="uncertain"))
         elif span.language == ENGLISH:
-            out.append(Reading(utterance.text, span.language, span.probability))
+            out.append(heard)
         elif not translate_speech:
-            out.append(
-                Reading(
-                    utterance.text,
-                    span.language,
-                    span.probability,
-                    readable=False,
-                    unread_reason="translation_off",
-                )
-            )
+            out.append(replace(heard, readable=False, unread_reason="translation_off"))
         else:
             english = translate(audio, utterance, span.language, model)
             out.append(
-                Reading(
-                    english,
-                    span.language,
-                    span.probability,
+                replace(
+                    heard,
+                    text=english,
                     original_text=utterance.text,
                     translated=True,
                     readable=bool(english),

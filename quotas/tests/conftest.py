@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from mlcore import testmedia
@@ -21,12 +20,6 @@ def clip(tmp_path_factory) -> Path:
     """A real 3.5 s talking clip (320x240, ~330 KB), made once per test run."""
     folder = tmp_path_factory.mktemp("quotas-media")
     return testmedia.make_talking_clip(folder / "clip.mp4", ["Hello there, this is a test."])
-
-
-@pytest.fixture
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -63,10 +56,3 @@ def make_user(db) -> Callable[..., User]:
 @pytest.fixture
 def user(make_user, make_plan) -> User:
     return make_user(make_plan())
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client

@@ -7,7 +7,6 @@ from pathlib import Path
 import boto3
 import pytest
 from django.core.files.storage import default_storage
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from mlcore import testmedia
@@ -27,19 +26,6 @@ def user(db) -> User:
 @pytest.fixture
 def other_user(db) -> User:
     return User.objects.create_user("other@example.com", "pw-Other-12345")
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from videos.models import AnalysisJob
@@ -93,19 +91,6 @@ def allow_loopback(settings):
 @pytest.fixture
 def user(db) -> User:
     return User.objects.create_user("hooks@example.com", "pw-Hooks-12345")
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
