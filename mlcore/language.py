@@ -4,7 +4,8 @@ The language model reads English only (it was trained on MELD's English subtitle
 Whisper (base by default, `mlcore.weights.WHISPER_BASE`) identifies the spoken language of each
 stretch of speech: Silero VAD (shipped with faster-whisper) finds the speech, consecutive speech
 is packed into windows of up to 30 s (what Whisper's encoder reads at once), and a window gets
-Whisper's language probabilities. An utterance takes the language of the window it overlaps most.
+Whisper's language probabilities. An utterance takes the language of the narrowest identified
+stretch that covers most of it (`language_at`).
 English videos pay for one window only: the first is always identified, later speech only where
 the English model's transcript of it reads unlike English (`doubtful_stretches`), so a change of
 language is still found.
