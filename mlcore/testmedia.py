@@ -346,3 +346,23 @@ def make_long_audio(path: str | Path, *, video_s: float = 2.0, audio_s: float = 
     )  # fmt: skip
     speech.unlink(missing_ok=True)
     return path
+
+
+def make_music_clip(path: str | Path, *, seconds: float = 12.0) -> Path:
+    """A test pattern over music without words: an A-minor chord pulsing twice a second, with pink
+    noise (for the "music only" case: no speech, so no language and no label)."""
+    path = Path(path)
+    tones = [
+        arg
+        for hz in (220, 262, 330)
+        for arg in ("-f", "lavfi", "-i", f"sine=frequency={hz}:duration={seconds}")
+    ]
+    _run(
+        ["ffmpeg", "-y", "-v", "error", *tones,
+         "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c=pink:a=0.05",
+         "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+         "-filter_complex", "[0][1][2][3]amix=inputs=4,volume=2,apulsator=hz=2[a]",
+         "-map", "4:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-shortest", str(path)]
+    )  # fmt: skip
+    return path

@@ -232,6 +232,15 @@ def test_a_change_of_language_is_found_and_only_its_stretch_translated(text_chec
     assert all(u.start > 30 for u in german_part)
 
 
+def test_music_without_words_gets_no_language_and_no_label(text_checkpoint, tmp_path):
+    clip = testmedia.make_music_clip(tmp_path / "music.mp4")
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    result = analyzer.analyze(clip)
+    assert result.utterances == [] and result.language == ""
+    assert result.summary["speech_detected"] is False
+    assert "No speech" in result.channels["text"]["note"]
+
+
 def test_english_keeps_the_english_model(text_checkpoint, tmp_path):
     clip = testmedia.make_talking_clip(tmp_path / "en.mp4", ENGLISH, pause_s=0.8)
     analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
