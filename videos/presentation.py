@@ -367,6 +367,17 @@ def job_outcome(job: AnalysisJob, utterances: Sequence[Utterance]) -> Outcome:
 CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": "Combined"}
 
 
+def _language_span(span: dict) -> str:
+    """ "German 0:40-0:47 (98%)": one identified stretch of speech."""
+    from mlcore.language import language_name  # noqa: PLC0415 - transformers is heavy
+    from videos.templatetags.video_ui import clock  # noqa: PLC0415
+
+    return (
+        f"{language_name(span['language'])} {clock(span['start'])}–{clock(span['end'])} "
+        f"({span['probability']:.0%})"
+    )
+
+
 def channel_rows(channels: dict) -> list[dict]:
     """Which channels produced this result, with their model and any note, for the page."""
     rows = []
@@ -377,6 +388,10 @@ def channel_rows(channels: dict) -> list[dict]:
         detail = info.get("model") or info.get("method") or info.get("rule") or ""
         if name == "face" and info.get("frames"):
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
+        if name == "text" and info.get("transcription"):
+            detail += f" · transcript: {info['transcription']}"
+        if name == "text" and info.get("languages"):
+            detail += " · spoken: " + ", ".join(_language_span(s) for s in info["languages"])
         rows.append(
             {
                 "name": CHANNEL_NAMES.get(name, name),

@@ -26,6 +26,18 @@ def german_job(user, media_root) -> AnalysisJob:
         language="de",
         language_probability=0.97,
         summary={"speech_detected": True, "utterance_count": 2, "speech_duration": 6.0},
+        channels={
+            "text": {
+                "used": True,
+                "model": "meld-text-minilm-v1",
+                "transcription": "whisper-base",
+                "languages": [
+                    {"start": 0.5, "end": 3.5, "language": "de", "probability": 0.97},
+                    {"start": 5.0, "end": 8.0, "language": "pt", "probability": 0.21},
+                ],
+                "note": "1 utterance(s) in German were read through Whisper's English translation",
+            }
+        },
     )
     Utterance.objects.create(
         job=job, index=0, start=0.5, end=3.5, text="I am very happy today.",
@@ -49,6 +61,9 @@ def test_the_page_names_the_language_and_shows_the_original_words(client, user, 
     assert "I am very happy today." in page
     # The uncertain stretch says how unsure the identification was, and has no text label.
     assert "Portuguese, 21% sure" in page
+    # Which Whisper wrote the transcript, and every identified stretch, in the channel box.
+    assert "transcript: whisper-base" in page
+    assert "spoken: German 0:00–0:03 (97%), Portuguese 0:05–0:08 (21%)" in page
     assert "no text label" in page
 
 
