@@ -671,6 +671,7 @@ class Analyzer:
             if self.multilingual is not None:
                 doubtful = lang.doubtful_stretches(audio, windows[1:], segments)
                 spans = spans + lang.identify_windows(doubtful, self.multilingual)
+                spans = lang.confirm_english(spans, segments)
         if not all(span.language == lang.ENGLISH for span in spans):
             known = {span.start for span in spans}
             rest = [window for window in windows if window[0] not in known]

@@ -46,10 +46,13 @@ class LanguageSpan:
     end: float
     language: str
     probability: float
+    # English below the probability threshold, but the English model wrote the stretch with
+    # confident words (`confirm_english`): short English speech often identifies at 0.3-0.5.
+    confirmed_by_transcript: bool = False
 
     @property
     def certain(self) -> bool:
-        return self.probability >= MIN_LANGUAGE_PROBABILITY
+        return self.probability >= MIN_LANGUAGE_PROBABILITY or self.confirmed_by_transcript
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +60,7 @@ class LanguageSpan:
             "end": round(self.end, 3),
             "language": self.language,
             "probability": round(self.probability, 4),
+            "confirmed_by_transcript": self.confirmed_by_transcript,
         }
 
 
@@ -136,6 +140,24 @@ def doubtful_stretches(
             out.append((float(lo), float(hi), audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]))
     silent = [w for w in windows if not any(s.end > w[0] and s.start < w[1] for s in segments)]
     return sorted(out + silent, key=lambda w: w[0])
+
+
+def confirm_english(spans: list[LanguageSpan], segments: list[Segment]) -> list[LanguageSpan]:
+    """Uncertain English spans whose English transcript (`segments`, from an English-only
+    Whisper) has words, none of them in a doubtful stretch, marked as confirmed. Other languages
+    forced through that model come out with low word probabilities, so they stay uncertain."""
+    doubtful = [
+        s
+        for s in segments
+        if (p := _word_probability(s)) is None or p < ENGLISH_WORD_PROBABILITY_FLOOR
+    ]
+
+    def confirmed(span: LanguageSpan) -> bool:
+        inside = [s for s in segments if s.end > span.start and s.start < span.end]
+        unsure = [s for s in doubtful if s.end > span.start and s.start < span.end]
+        return span.language == ENGLISH and not span.certain and bool(inside) and not unsure
+
+    return [replace(s, confirmed_by_transcript=True) if confirmed(s) else s for s in spans]
 
 
 def language_at(spans: list[LanguageSpan], start: float, end: float) -> LanguageSpan | None:

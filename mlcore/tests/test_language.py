@@ -120,6 +120,18 @@ def test_a_stretch_identified_on_its_own_wins_over_its_window():
     assert lang.language_at(spans, 10, 21).language == "en"
 
 
+def test_uncertain_english_is_confirmed_by_a_confident_english_transcript():
+    spans = [lang.LanguageSpan(0, 5, "en", 0.3), lang.LanguageSpan(5, 9, "en", 0.35)]
+    spans += [lang.LanguageSpan(9, 12, "de", 0.4)]
+    segments = [_said(0.5, 4.0, "This is a serious movie.", 0.9), _said(5.5, 8, "ooh", 0.3)]
+    segments += [_said(9.5, 11, "Ich bin", 0.9)]
+    confirmed = lang.confirm_english(spans, segments)
+    # Confident English words confirm English; unsure words, or another language, do not.
+    assert [s.certain for s in confirmed] == [True, False, False]
+    assert confirmed[0].probability == 0.3  # the measured probability is kept, not raised
+    assert confirmed[0].to_dict()["confirmed_by_transcript"] is True
+
+
 def test_language_at_takes_the_span_overlapping_most():
     spans = [lang.LanguageSpan(0, 10, "en", 0.9), lang.LanguageSpan(10, 30, "de", 0.8)]
     assert lang.language_at(spans, 8, 14).language == "de"
