@@ -281,34 +281,24 @@ def key_moments(utterances: Sequence[Utterance], max_shifts: int = 2) -> list[Ke
         size, before = shifts.pop(u.index, (0.0, ""))  # shown on this card, not on its own
         return {"before": before, "shift": size}
 
-    positive = [(u, r) for u, r in read if r.sentiment == "positive"]
-    if positive:
-        u, r = max(positive, key=lambda pair: pair[1].polarity)
-        moments.append(
-            moment(
-                "positive",
-                "Most positive moment",
-                u,
-                r,
-                confidence=r.sentiment_confidence,
-                strength=abs(r.polarity),
-                **shift_of(u),
+    for kind, title, most in (
+        ("positive", "Most positive moment", max),
+        ("negative", "Most negative moment", min),
+    ):
+        candidates = [(u, r) for u, r in read if r.sentiment == kind]
+        if candidates:
+            u, r = most(candidates, key=lambda pair: pair[1].polarity)
+            moments.append(
+                moment(
+                    kind,
+                    title,
+                    u,
+                    r,
+                    confidence=r.sentiment_confidence,
+                    strength=abs(r.polarity),
+                    **shift_of(u),
+                )
             )
-        )
-    negative = [(u, r) for u, r in read if r.sentiment == "negative"]
-    if negative:
-        u, r = min(negative, key=lambda pair: pair[1].polarity)
-        moments.append(
-            moment(
-                "negative",
-                "Most negative moment",
-                u,
-                r,
-                confidence=r.sentiment_confidence,
-                strength=abs(r.polarity),
-                **shift_of(u),
-            )
-        )
     by_index = {u.index: (u, r) for u, r in read}
     biggest = sorted(shifts.items(), key=lambda item: -item[1][0])[:max_shifts]
     for index, (size, before) in sorted(biggest):  # in time order
