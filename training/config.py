@@ -24,6 +24,11 @@ class DataConfig:
     max_train_examples: int | None = None  # seeded subsample, for quick trials
     max_dev_examples: int | None = None
     max_clip_s: float = 30.0  # MELD has clips mis-cut to minutes
+    # A transcript cache of the train split spoken by the training voices (made by
+    # `python -m training.speech_eval --split-csv TRAIN --transcribe-only train`; relative to the
+    # repo root unless absolute; empty: none): each training line can then be read as Whisper
+    # transcribed it (`train.transcript_p`). Lines without a cached transcript read the subtitle.
+    train_transcripts: str = ""
     num_workers: int = 0  # DataLoader workers: clip decoding; text needs none
 
 
@@ -58,6 +63,10 @@ class OptimConfig:
     # ... and with this probability a training utterance has every `!` written as `.`, as
     # Whisper transcribes it (the model learns to do without `!`, and still reads it).
     exclamation_dropout: float = 0.0
+    # ... and with this probability a training line is read as its cached transcript through
+    # speech (data.train_transcripts) instead of its subtitle; the dropouts above then apply to
+    # the subtitle lines only.
+    transcript_p: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in {"linear", "cosine"}:

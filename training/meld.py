@@ -241,8 +241,13 @@ class MeldDataset(Dataset):
         modalities: Sequence[str] = ("text",),
         max_clip_s: float = DEFAULT_MAX_CLIP_S,
         probe_threads: int = 8,
+        spoken_texts: Sequence[str | None] | None = None,
     ) -> None:
         self.preprocess = preprocess
+        # Per utterance, its transcript through speech (None: not transcribed), if any.
+        if spoken_texts is not None and len(spoken_texts) != len(utterances):
+            raise ValueError("one spoken text (or None) per utterance")
+        spoken = list(spoken_texts) if spoken_texts is not None else [None] * len(utterances)
         self.load_audio = "audio" in modalities
         self.load_video = "video" in modalities
         if (self.load_audio or self.load_video) and clips_dir is None:
@@ -252,19 +257,21 @@ class MeldDataset(Dataset):
         self.clips: list[_Clip] | None = None
         if clips_dir is None:
             self.utterances = list(utterances)
+            self.spoken = spoken
             return
         paths = [Path(clips_dir) / u.clip_name for u in utterances]
         # ffprobe is a subprocess: threads overlap the waits (10k MELD clips in a minute or two).
         with ThreadPoolExecutor(max_workers=probe_threads) as pool:
             probed = list(pool.map(lambda p: _probe_clip(p, max_clip_s), paths))
-        self.utterances, self.clips = [], []
-        for utterance, clip in zip(utterances, probed, strict=True):
+        self.utterances, self.clips, self.spoken = [], [], []
+        for utterance, clip, said in zip(utterances, probed, spoken, strict=True):
             if isinstance(clip, str):
                 self.skipped[clip] += 1
                 self.skipped_names.append(utterance.clip_name)
             else:
                 self.utterances.append(utterance)
                 self.clips.append(clip)
+                self.spoken.append(said)
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -274,6 +281,7 @@ class MeldDataset(Dataset):
         item = {
             "index": index,
             "text": utterance.text,
+            "spoken": self.spoken[index],
             "context": utterance.context,
             "emotion": utterance.emotion,
             "sentiment": utterance.sentiment,
@@ -356,7 +364,9 @@ class MeldCollator:
     """Items -> one batch: text tokenized by `mlcore.text.encode_texts` (padded to the batch's
     longest), log-mels (1, n_mels, steps) and frames (3, T, H, W) stacked. Items that failed to
     decode are dropped and counted in `batch["dropped"]`. Training batches may be written more
-    like transcripts at random first (`transcript_style`); dev and inference never are."""
+    like transcripts at random first: a line read as its transcript through speech (with
+    probability `transcript_p`, where the item has one), else its subtitle passed through
+    `transcript_style`; dev and inference never are."""
 
     def __init__(
         self,
@@ -365,12 +375,14 @@ class MeldCollator:
         *,
         punctuation_dropout: float = 0.0,
         exclamation_dropout: float = 0.0,
+        transcript_p: float = 0.0,
         seed: int = 0,
     ) -> None:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.punctuation_dropout = punctuation_dropout
         self.exclamation_dropout = exclamation_dropout
+        self.transcript_p = transcript_p
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, items: Sequence[dict]) -> dict:
@@ -378,12 +390,7 @@ class MeldCollator:
         batch: dict = {"dropped": len(items) - len(good), "size": len(good)}
         if not good:
             return batch
-        texts = [item["text"] for item in good]
-        if self.punctuation_dropout > 0 or self.exclamation_dropout > 0:
-            texts = [
-                transcript_style(t, self.rng, self.exclamation_dropout, self.punctuation_dropout)
-                for t in texts
-            ]
+        texts = [self._text(item) for item in good]
         batch["text"] = dict(
             encode_texts(
                 self.tokenizer,
@@ -399,6 +406,20 @@ class MeldCollator:
         frames = [item.get("frames") for item in good]
         batch["video"] = torch.stack(frames) if all(f is not None for f in frames) else None
         return batch
+
+    @property
+    def augments(self) -> bool:
+        """Whether training text may differ from the subtitle (no per-example cache then)."""
+        return max(self.transcript_p, self.punctuation_dropout, self.exclamation_dropout) > 0
+
+    def _text(self, item: dict) -> str:
+        if not self.augments:
+            return item["text"]
+        if item.get("spoken") is not None and self.rng.random() < self.transcript_p:
+            return item["spoken"]
+        return transcript_style(
+            item["text"], self.rng, self.exclamation_dropout, self.punctuation_dropout
+        )
 
     def _mels(self, items: Sequence[dict]) -> torch.Tensor | None:
         mels = [item.get("mel") for item in items]

@@ -40,6 +40,12 @@ DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "speech_eval"
 CACHE_FILE = "transcripts.json"
 # espeak-ng voices (language + variant) and speeds; every line gets one of each.
 VOICES: tuple[str, ...] = ("en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-us+m7", "en-gb+f2")
+# Training transcripts are spoken by other voices than the evaluation's, so a model trained on
+# them is scored through voices it never heard (other accents and variants of espeak-ng).
+TRAIN_VOICES: tuple[str, ...] = (
+    "en-us+m3", "en-gb-x-rp+f4", "en-029+m1", "en-gb-scotland+f1", "en-us+klatt", "en-gb+m5",
+)  # fmt: skip
+VOICE_SETS: dict[str, tuple[str, ...]] = {"eval": VOICES, "train": TRAIN_VOICES}
 SPEEDS_WPM: tuple[int, ...] = (140, 150, 160, 175)
 PAUSE_S = 0.3
 _SAYABLE = re.compile(r"[A-Za-z0-9]")
@@ -51,10 +57,10 @@ class Speaking:
     words_per_minute: int
 
 
-def speaking_for(dialogue_id: int, utterance_id: int) -> Speaking:
+def speaking_for(dialogue_id: int, utterance_id: int, voices: Sequence[str] = VOICES) -> Speaking:
     """The voice and speed for a line: fixed by its ids (crc32, not Python's salted hash)."""
     code = zlib.crc32(f"dia{dialogue_id}_utt{utterance_id}".encode())
-    return Speaking(VOICES[code % len(VOICES)], SPEEDS_WPM[(code // len(VOICES)) % len(SPEEDS_WPM)])
+    return Speaking(voices[code % len(voices)], SPEEDS_WPM[(code // len(voices)) % len(SPEEDS_WPM)])
 
 
 def spoken_text(text: str) -> str | None:
@@ -172,6 +178,7 @@ def transcribe_lines(
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     whisper: str | None = None,
     jobs: int = 1,
+    voices: Sequence[str] = VOICES,
     save_every: int = 100,
     progress: bool = True,
 ) -> TranscriptRun:
@@ -179,7 +186,7 @@ def transcribe_lines(
     started = time.perf_counter()
     cache = TranscriptCache(cache_dir)
     tag = whisper_tag(whisper)
-    speakings = [speaking_for(u.dialogue_id, u.utterance_id) for u in utterances]
+    speakings = [speaking_for(u.dialogue_id, u.utterance_id, voices) for u in utterances]
     keys = [cache_key(u, s, tag) for u, s in zip(utterances, speakings, strict=True)]
     todo = [i for i, key in enumerate(keys) if cache.get(key) is None]
     if todo:
@@ -215,6 +222,23 @@ def transcribe_lines(
         audio_s=sum(e["audio_s"] for e in entries),
         asr_cpu_s=sum(e["asr_s"] for e in entries),
     )
+
+
+def cached_transcripts(
+    utterances: Sequence[MeldUtterance],
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    *,
+    whisper: str | None = None,
+    voices: Sequence[str] = VOICES,
+) -> list[str | None]:
+    """Each line's cached transcript (None where the cache has none); nothing is made."""
+    cache = TranscriptCache(cache_dir)
+    tag = whisper_tag(whisper)
+    entries = [
+        cache.get(cache_key(u, speaking_for(u.dialogue_id, u.utterance_id, voices), tag))
+        for u in utterances
+    ]
+    return [None if e is None else e["transcript"] for e in entries]
 
 
 def fixed_subset(utterances: Sequence[MeldUtterance], limit: int | None) -> list[MeldUtterance]:
@@ -398,15 +422,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--checkpoint", help="the model to score (not with --transcribe-only)")
     parser.add_argument("--split-csv", required=True, help="a MELD {split}_sent_emo.csv")
     parser.add_argument("--out", help="folder for speech_metrics.json")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
         "--end-to-end", type=int, metavar="N", help="also run the Analyzer on the first N lines"
     )
+    parser.add_argument(
+        "--transcribe-only",
+        choices=sorted(VOICE_SETS),
+        help="only fill the cache with the split's transcripts, spoken by the evaluation's "
+        "voices or by the training voices (training: data.train_transcripts)",
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.transcribe_only:
+        lines = fixed_subset(read_meld_csv(args.split_csv), args.speech_limit)
+        run = transcribe_lines(
+            lines,
+            cache_dir=args.speech_cache,
+            whisper=args.whisper,
+            jobs=args.jobs,
+            voices=VOICE_SETS[args.transcribe_only],
+        )
+        print(
+            f"{len(lines)} lines: {run.cached} cached, {run.transcribed} transcribed in "
+            f"{run.seconds:.0f} s; {run.audio_s:.0f} s of speech, {run.asr_cpu_s:.0f} Whisper CPU-s"
+        )
+        return 0
+    if not args.checkpoint:
+        parser.error("--checkpoint is required unless --transcribe-only")
     result = through_speech_metrics(
         args.checkpoint,
         args.split_csv,

@@ -41,9 +41,11 @@ from training.evaluate import (
     write_report,
 )
 from training.meld import (
+    REPO_ROOT,
     BucketBatchSampler,
     MeldCollator,
     MeldDataset,
+    MeldUtterance,
     meld_dir,
     read_meld_csv,
     subsample,
@@ -137,9 +139,9 @@ def build_datasets(config: TrainConfig) -> tuple[MeldDataset, MeldDataset]:
     context = config.model.preprocess.context_utterances
     seed = config.train.seed
     datasets = []
-    for csv_name, clips, limit in (
-        (data.train_csv, data.train_clips, data.max_train_examples),
-        (data.dev_csv, data.dev_clips, data.max_dev_examples),
+    for csv_name, clips, limit, transcripts in (
+        (data.train_csv, data.train_clips, data.max_train_examples, data.train_transcripts),
+        (data.dev_csv, data.dev_clips, data.max_dev_examples, ""),
     ):
         utterances = subsample(read_meld_csv(_resolve(directory, csv_name), context), limit, seed)
         datasets.append(
@@ -149,9 +151,26 @@ def build_datasets(config: TrainConfig) -> tuple[MeldDataset, MeldDataset]:
                 clips_dir=_resolve(directory, clips) if clips else None,
                 modalities=config.model.modalities,
                 max_clip_s=data.max_clip_s,
+                spoken_texts=training_transcripts(utterances, transcripts) if transcripts else None,
             )
         )
     return datasets[0], datasets[1]
+
+
+def training_transcripts(
+    utterances: Sequence[MeldUtterance], cache_dir: str | Path
+) -> list[str | None]:
+    """Each line's cached transcript through speech by the training voices (None where the
+    cache has none); a missing cache is an error, not a silent run on subtitles only."""
+    from training.speech_eval import CACHE_FILE, TRAIN_VOICES, cached_transcripts
+
+    directory = Path(cache_dir) if Path(cache_dir).is_absolute() else REPO_ROOT / cache_dir
+    if not (directory / CACHE_FILE).is_file():
+        raise FileNotFoundError(
+            f"no transcript cache at {directory / CACHE_FILE}: make it with "
+            "python -m training.speech_eval --split-csv TRAIN_CSV --transcribe-only train"
+        )
+    return cached_transcripts(utterances, directory, voices=TRAIN_VOICES)
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -218,6 +237,12 @@ def _frozen_prefix(
     prefix = FrozenPrefix(model)
     if not config.train.cache_frozen or prefix.frozen == 0:
         return None
+    if collate.augments:
+        # The cache holds one reading per example: augmented text would be silently ignored.
+        raise ValueError(
+            "text augmentation (transcript_p, exclamation_dropout, punctuation_dropout) needs "
+            "train.cache_frozen: false when layers are frozen"
+        )
     # Text only: the cache needs no clip decoding (same examples, same indices).
     text_view = MeldDataset(train_set.utterances, config.model.preprocess)
     batches = BucketBatchSampler(lengths, config.train.eval_batch_size, shuffle=False)
@@ -265,6 +290,7 @@ def train(
         config.model.preprocess,
         punctuation_dropout=opt.punctuation_dropout,
         exclamation_dropout=opt.exclamation_dropout,
+        transcript_p=opt.transcript_p,
         seed=opt.seed,
     )
     train_loader = DataLoader(
@@ -281,7 +307,7 @@ def train(
 
     model = MultimodalSentimentModel(config.model).to(device)
     prefix = _frozen_prefix(
-        model, train_set, sampler.lengths, collate, config, device=device, progress=progress
+        model, train_set, sampler.lengths, train_collate, config, device=device, progress=progress
     )
     losses = {
         task: nn.CrossEntropyLoss(

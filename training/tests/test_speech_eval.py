@@ -216,3 +216,70 @@ def test_through_speech_transcribes_once_then_reads_the_cache(
     assert stored["lines"] == 3
     assert stored["transcription"]["cached"] == 3
     assert set(stored["through_speech"]) == {"emotion", "sentiment"}
+
+
+# --- Training on transcripts through speech ---
+
+
+def test_training_voices_are_not_the_evaluation_voices() -> None:
+    train_voices = speech_eval.VOICE_SETS["train"]
+    assert not set(train_voices) & set(speech_eval.VOICES)
+    picks = {
+        speech_eval.speaking_for(d, u, train_voices).voice for d in range(40) for u in range(5)
+    }
+    assert picks == set(train_voices)
+
+
+def test_transcribe_only_fills_the_cache_that_training_reads(lines_csv, tmp_path, capsys) -> None:
+    from training.train import training_transcripts
+
+    cache = tmp_path / "cache"
+    args = [
+        "--split-csv",
+        str(lines_csv),
+        "--transcribe-only",
+        "train",
+        "--speech-cache",
+        str(cache),
+    ]
+    assert speech_eval.main(args) == 0
+    assert f"{len(LINES)} lines: 0 cached, {len(LINES)} transcribed" in capsys.readouterr().out
+    rows = read_meld_csv(lines_csv)
+    spoken = speech_eval.cached_transcripts(rows, cache, voices=speech_eval.TRAIN_VOICES)
+    assert "sorry" in spoken[2].lower()
+    assert spoken[4] == ""  # nothing to speak
+    keys = json.loads((cache / speech_eval.CACHE_FILE).read_text())
+    assert {k.split("|")[1] for k in keys} <= set(speech_eval.TRAIN_VOICES)
+    # Only the training voices were spoken: the evaluation's transcripts are not in the cache.
+    assert speech_eval.cached_transcripts(rows, cache) == [None] * len(rows)
+    assert training_transcripts(rows, cache) == spoken
+    with pytest.raises(FileNotFoundError, match="--transcribe-only train"):
+        training_transcripts(rows, tmp_path / "elsewhere")
+    assert speech_eval.main(args) == 0  # a rerun makes nothing
+    assert f"{len(LINES)} cached, 0 transcribed" in capsys.readouterr().out
+
+
+def test_training_lines_are_read_as_their_transcripts_when_asked(lines_csv, tokenizer) -> None:
+    preprocess = PreprocessConfig(max_text_tokens=48)
+    rows = read_meld_csv(lines_csv)
+    spoken = ["oh my god you got the job", None, "so sorry about your cat", "okay", ""]
+    dataset = MeldDataset(rows, preprocess, spoken_texts=spoken)
+    items = [dataset[i] for i in range(len(dataset))]
+
+    def read(collator: MeldCollator) -> list[str]:
+        ids = collator(items)["text"]["input_ids"]
+        return tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    subtitles = read(MeldCollator(tokenizer, preprocess))
+    assert read(MeldCollator(tokenizer, preprocess, transcript_p=0.0)) == subtitles
+    always = read(MeldCollator(tokenizer, preprocess, transcript_p=1.0))
+    assert always[0] == "oh my god you got the job"
+    assert always[1] == subtitles[1]  # no transcript: the subtitle
+    assert always[2] == "so sorry about your cat"
+    assert always[4] == "."  # an empty transcript reads as the model's empty input
+    mixed = {
+        tuple(read(MeldCollator(tokenizer, preprocess, transcript_p=0.5, seed=s))) for s in range(8)
+    }
+    assert len(mixed) > 2  # each line chosen at random, per batch
+    with pytest.raises(ValueError, match="one spoken text"):
+        MeldDataset(rows, preprocess, spoken_texts=spoken[:2])

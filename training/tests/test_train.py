@@ -13,6 +13,7 @@ from mlcore.model import MultimodalSentimentModel
 from training.config import DataConfig, OptimConfig, TrainConfig, load_config
 from training.train import (
     STATE_FORMAT,
+    build_datasets,
     class_weights,
     main,
     make_optimizer,
@@ -158,3 +159,31 @@ def test_resume_never_unpickles_code(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a training state file"):
         main(["--resume", str(state)])
     assert not marker.exists()
+
+
+def test_text_augmentation_is_refused_with_a_frozen_layer_cache(meld_mini, tmp_path) -> None:
+    config = _tiny_text_config(meld_mini, tmp_path)  # 1 of 6 layers trained: 5 cached
+    augmented = replace(config, train=replace(config.train, exclamation_dropout=0.5))
+    with pytest.raises(ValueError, match="cache_frozen: false"):
+        train(augmented, progress=False)
+
+
+def test_training_lines_get_their_cached_transcripts(meld_mini, tmp_path) -> None:
+    from training import speech_eval
+    from training.meld import read_meld_csv
+
+    rows = read_meld_csv(meld_mini["train_csv"])
+    cache = speech_eval.TranscriptCache(tmp_path / "cache")
+    for row in rows[:3]:
+        speaking = speech_eval.speaking_for(
+            row.dialogue_id, row.utterance_id, speech_eval.TRAIN_VOICES
+        )
+        key = speech_eval.cache_key(row, speaking, "tiny.en")
+        cache.put(key, {"transcript": f"heard {row.utterance_id}", "audio_s": 1, "asr_s": 1})
+    cache.save()
+    config = _tiny_text_config(meld_mini, tmp_path)
+    config = replace(config, data=replace(config.data, train_transcripts=str(tmp_path / "cache")))
+    train_set, dev_set = build_datasets(config)
+    assert train_set.spoken[:3] == [f"heard {row.utterance_id}" for row in rows[:3]]
+    assert train_set.spoken[3:] == [None] * (len(rows) - 3)
+    assert dev_set.spoken == [None] * len(dev_set)  # dev always reads the subtitles
