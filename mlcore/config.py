@@ -47,6 +47,12 @@ class PreprocessConfig:
     video_std: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
     max_text_tokens: int = 128  # utterance + dialogue context, truncated from the context side
     context_utterances: int = 0  # previous utterances of the same dialogue/video given as context
+    # ... and following ones (the whole transcript exists before the model reads it).
+    context_following: int = 0
+
+    @property
+    def uses_context(self) -> bool:
+        return self.context_utterances > 0 or self.context_following > 0
 
 
 @dataclass(frozen=True)

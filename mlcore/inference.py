@@ -44,7 +44,7 @@ from mlcore.media import (
     probe,
 )
 from mlcore.paths import DEFAULT_CHECKPOINT
-from mlcore.text import context_string, encode_texts
+from mlcore.text import conversation_contexts, encode_texts
 from mlcore.transcribe import (
     MAX_UTTERANCE_S,
     MIN_UTTERANCE_S,
@@ -714,16 +714,14 @@ class Analyzer:
         frames: np.ndarray | None,
         report: Callable[[float], None],
     ) -> list[UtteranceResult]:
-        """The language model over the readable utterances (each with the readable ones before it
-        as context); the others keep their transcript and get no label."""
+        """The language model over the readable utterances (each with the readable ones around it
+        as context, as the config says); the others keep their transcript and get no label."""
         results = [
             _result(i, u, r) for i, (u, r) in enumerate(zip(utterances, readings, strict=True))
         ]
         readable = [i for i, r in enumerate(readings) if r.readable]
         texts = [readings[i].text for i in readable]
-        contexts = [
-            context_string(texts[:k], self.preprocess.context_utterances) for k in range(len(texts))
-        ]
+        contexts = conversation_contexts(texts, self.preprocess)
         with torch.inference_mode():
             for lo in range(0, len(readable), self.batch_size):
                 hi = min(lo + self.batch_size, len(readable))

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from mlcore.config import PreprocessConfig
 
 CONTEXT_SEPARATOR = " | "
+# Marks where the following utterances start in a context (after the previous ones, if any).
+FOLLOWING_MARK = " >> "
 
 # The one normalisation of what the model reads, training and inference alike (applied inside
 # `encode_texts`). It only writes the subtitle text's debris the way Whisper's transcripts do
@@ -37,12 +39,33 @@ def normalize_for_model(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def context_string(previous: Sequence[str], count: int) -> str:
-    """The last `count` previous utterances, most recent first (truncation drops the oldest)."""
-    if count <= 0:
-        return ""
-    recent = [p.strip() for p in previous[-count:] if p.strip()]
-    return CONTEXT_SEPARATOR.join(reversed(recent))
+def context_string(
+    previous: Sequence[str],
+    count: int,
+    following: Sequence[str] = (),
+    following_count: int = 0,
+) -> str:
+    """The last `count` previous utterances, most recent first, then `FOLLOWING_MARK` and the
+    next `following_count` utterances in order (truncation cuts from the end)."""
+    # Each utterance normalised on its own (a leading dash inside the context is debris too).
+    recent = [normalize_for_model(p) for p in previous[-count:]] if count > 0 else []
+    context = CONTEXT_SEPARATOR.join(reversed([p for p in recent if p]))
+    after = [normalize_for_model(f) for f in following[:following_count]]
+    after = [f for f in after if f]
+    if after:
+        context = (context + FOLLOWING_MARK + CONTEXT_SEPARATOR.join(after)).strip()
+    return context
+
+
+def conversation_contexts(texts: Sequence[str], preprocess: PreprocessConfig) -> list[str]:
+    """The context of every utterance of one conversation (a MELD dialogue, a video's
+    transcript), in order: the one place training and inference build it."""
+    return [
+        context_string(
+            texts[:k], preprocess.context_utterances, texts[k + 1 :], preprocess.context_following
+        )
+        for k in range(len(texts))
+    ]
 
 
 def encode_texts(
@@ -55,7 +78,7 @@ def encode_texts(
     `max_text_tokens` (an utterance too long to leave room for one context token is cut itself
     first). Every text is read through `normalize_for_model` first."""
     utterances = [normalize_for_model(u) or "." for u in utterances]
-    if preprocess.context_utterances > 0 and contexts is not None:
+    if preprocess.uses_context and contexts is not None:
         pairs = [normalize_for_model(c) or "." for c in contexts]
         room = preprocess.max_text_tokens - tokenizer.num_special_tokens_to_add(pair=True) - 1
         ids = tokenizer(list(utterances), add_special_tokens=False)["input_ids"]

@@ -173,7 +173,9 @@ def evaluate_checkpoint(
     model, info = load_checkpoint(checkpoint, torch_device)
     preprocess = info.config.preprocess
     modalities = info.config.modalities if clips else ("text",)
-    utterances = read_meld_csv(split_csv, preprocess.context_utterances)
+    utterances = read_meld_csv(
+        split_csv, preprocess.context_utterances, preprocess.context_following
+    )
     dataset = MeldDataset(utterances, preprocess, clips_dir=clips, modalities=modalities)
     tokenizer = AutoTokenizer.from_pretrained(
         info.config.resolved_text_encoder_path(), local_files_only=True

@@ -32,7 +32,7 @@ from mlcore.media import (
     probe,
     sample_frames,
 )
-from mlcore.text import context_string, encode_texts
+from mlcore.text import conversation_contexts, encode_texts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -121,7 +121,7 @@ class MeldUtterance:
     speaker: str
     emotion: int  # index into mlcore.labels.EMOTIONS
     sentiment: int  # index into mlcore.labels.SENTIMENTS
-    context: str  # previous utterances of the dialogue, via mlcore.text.context_string
+    context: str  # utterances around it in the dialogue, via mlcore.text.conversation_contexts
 
     @property
     def clip_name(self) -> str:
@@ -145,10 +145,13 @@ def _label(value: str, labels: Sequence[str], what: str, path: Path, line: int) 
     return labels.index(value)
 
 
-def read_meld_csv(path: str | Path, context_utterances: int = 0) -> list[MeldUtterance]:
+def read_meld_csv(
+    path: str | Path, context_utterances: int = 0, context_following: int = 0
+) -> list[MeldUtterance]:
     """All rows of a MELD annotation CSV, in file order, text cleaned, with dialogue context:
-    the previous `context_utterances` utterances of the same dialogue (by Utterance_ID).
-    Speaker names are deliberately not in the context: inference (Whisper) has none."""
+    the previous `context_utterances` and the next `context_following` utterances of the same
+    dialogue (by Utterance_ID). Speaker names are deliberately not in the context: inference
+    (Whisper) has none."""
     path = Path(path)
     reader = csv.DictReader(io.StringIO(_read_csv_text(path), newline=""))
     raw = []
@@ -163,7 +166,9 @@ def read_meld_csv(path: str | Path, context_utterances: int = 0) -> list[MeldUtt
                 _label(row["Sentiment"], SENTIMENTS, "sentiment", path, line),
             )
         )
-    contexts = _dialogue_contexts([(d, u, text) for d, u, text, *_ in raw], context_utterances)
+    contexts = _dialogue_contexts(
+        [(d, u, text) for d, u, text, *_ in raw], context_utterances, context_following
+    )
     return [
         MeldUtterance(d, u, text, speaker, emotion, sentiment, contexts[d, u])
         for d, u, text, speaker, emotion, sentiment in raw
@@ -171,23 +176,29 @@ def read_meld_csv(path: str | Path, context_utterances: int = 0) -> list[MeldUtt
 
 
 def _dialogue_contexts(
-    lines: Iterable[tuple[int, int, str]], context_utterances: int
+    lines: Iterable[tuple[int, int, str]], context_utterances: int, context_following: int = 0
 ) -> dict[tuple[int, int], str]:
-    """(dialogue, utterance) -> its context: the previous utterances of the dialogue."""
+    """(dialogue, utterance) -> its context: the utterances around it in the dialogue."""
+    preprocess = PreprocessConfig(
+        context_utterances=context_utterances, context_following=context_following
+    )
     dialogues: dict[int, list[tuple[int, str]]] = {}
     for dialogue, utterance, text in lines:
         dialogues.setdefault(dialogue, []).append((utterance, text))
     contexts: dict[tuple[int, int], str] = {}
     for dialogue, turns in dialogues.items():
         turns.sort()
-        texts = [text for _, text in turns]
-        for i, (utterance, _) in enumerate(turns):
-            contexts[dialogue, utterance] = context_string(texts[:i], context_utterances)
+        around = conversation_contexts([text for _, text in turns], preprocess)
+        for (utterance, _), context in zip(turns, around, strict=True):
+            contexts[dialogue, utterance] = context
     return contexts
 
 
 def with_texts(
-    utterances: Sequence[MeldUtterance], texts: Sequence[str], context_utterances: int
+    utterances: Sequence[MeldUtterance],
+    texts: Sequence[str],
+    context_utterances: int,
+    context_following: int = 0,
 ) -> list[MeldUtterance]:
     """The utterances with other texts (e.g. transcripts of the spoken lines), labels kept and
     dialogue context rebuilt from the new texts, as `read_meld_csv` builds it."""
@@ -196,6 +207,7 @@ def with_texts(
     contexts = _dialogue_contexts(
         [(u.dialogue_id, u.utterance_id, t) for u, t in zip(utterances, texts, strict=True)],
         context_utterances,
+        context_following,
     )
     return [
         replace(u, text=t, context=contexts[u.dialogue_id, u.utterance_id])
@@ -244,10 +256,22 @@ class MeldDataset(Dataset):
         spoken_texts: Sequence[str | None] | None = None,
     ) -> None:
         self.preprocess = preprocess
-        # Per utterance, its transcript through speech (None: not transcribed), if any.
-        if spoken_texts is not None and len(spoken_texts) != len(utterances):
-            raise ValueError("one spoken text (or None) per utterance")
-        spoken = list(spoken_texts) if spoken_texts is not None else [None] * len(utterances)
+        # Per utterance, its reading through speech (None: not transcribed): the transcript and
+        # a context built from the neighbours' transcripts (their subtitles where they have none).
+        spoken: list[tuple[str, str] | None] = [None] * len(utterances)
+        if spoken_texts is not None:
+            if len(spoken_texts) != len(utterances):
+                raise ValueError("one spoken text (or None) per utterance")
+            heard = with_texts(
+                utterances,
+                [u.text if s is None else s for u, s in zip(utterances, spoken_texts, strict=True)],
+                preprocess.context_utterances,
+                preprocess.context_following,
+            )
+            spoken = [
+                None if s is None else (h.text, h.context)
+                for s, h in zip(spoken_texts, heard, strict=True)
+            ]
         self.load_audio = "audio" in modalities
         self.load_video = "video" in modalities
         if (self.load_audio or self.load_video) and clips_dir is None:
@@ -281,8 +305,8 @@ class MeldDataset(Dataset):
         item = {
             "index": index,
             "text": utterance.text,
-            "spoken": self.spoken[index],
             "context": utterance.context,
+            "spoken": self.spoken[index],
             "emotion": utterance.emotion,
             "sentiment": utterance.sentiment,
         }
@@ -390,12 +414,12 @@ class MeldCollator:
         batch: dict = {"dropped": len(items) - len(good), "size": len(good)}
         if not good:
             return batch
-        texts = [self._text(item) for item in good]
+        texts, contexts = zip(*(self._reading(item) for item in good), strict=True)
         batch["text"] = dict(
             encode_texts(
                 self.tokenizer,
-                texts,
-                [item["context"] for item in good],
+                list(texts),
+                list(contexts),
                 self.preprocess,
             )
         )
@@ -412,14 +436,16 @@ class MeldCollator:
         """Whether training text may differ from the subtitle (no per-example cache then)."""
         return max(self.transcript_p, self.punctuation_dropout, self.exclamation_dropout) > 0
 
-    def _text(self, item: dict) -> str:
+    def _reading(self, item: dict) -> tuple[str, str]:
+        """The (utterance, context) the model reads for an item in this batch."""
         if not self.augments:
-            return item["text"]
+            return item["text"], item["context"]
         if item.get("spoken") is not None and self.rng.random() < self.transcript_p:
             return item["spoken"]
-        return transcript_style(
+        text = transcript_style(
             item["text"], self.rng, self.exclamation_dropout, self.punctuation_dropout
         )
+        return text, item["context"]
 
     def _mels(self, items: Sequence[dict]) -> torch.Tensor | None:
         mels = [item.get("mel") for item in items]

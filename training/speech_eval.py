@@ -267,10 +267,11 @@ def through_speech_metrics(
     from training.evaluate import score_utterances
 
     model, info, tokenizer, torch_device = _load(checkpoint, device)
-    context = info.config.preprocess.context_utterances
-    lines = fixed_subset(read_meld_csv(split_csv, context), limit)
+    preprocess = info.config.preprocess
+    context = (preprocess.context_utterances, preprocess.context_following)
+    lines = fixed_subset(read_meld_csv(split_csv, *context), limit)
     run = transcribe_lines(lines, cache_dir=cache_dir, whisper=whisper, jobs=jobs)
-    spoken = with_texts(lines, run.transcripts, context)
+    spoken = with_texts(lines, run.transcripts, *context)
     options = {"device": torch_device, "batch_size": batch_size, "progress": progress}
     gold = score_utterances(model, info, tokenizer, lines, **options)
     speech = score_utterances(model, info, tokenizer, spoken, **options)
@@ -323,8 +324,7 @@ def end_to_end_metrics(
     from training.evaluate import metrics_from_predictions
 
     analyzer = Analyzer(checkpoint, whisper_model=whisper, face=False, voice=False)
-    context = analyzer.preprocess.context_utterances
-    lines = fixed_subset(read_meld_csv(split_csv, context), limit)
+    lines = fixed_subset(read_meld_csv(split_csv), limit)
     predictions = {task: {"true": [], "pred": []} for task in ("emotion", "sentiment")}
     predictions["dropped"] = 0
     no_speech = 0

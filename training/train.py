@@ -136,14 +136,15 @@ def _resolve(directory: Path, name: str) -> Path:
 def build_datasets(config: TrainConfig) -> tuple[MeldDataset, MeldDataset]:
     data = config.data
     directory = Path(data.meld_dir) if data.meld_dir else meld_dir()
-    context = config.model.preprocess.context_utterances
+    preprocess = config.model.preprocess
+    context = (preprocess.context_utterances, preprocess.context_following)
     seed = config.train.seed
     datasets = []
     for csv_name, clips, limit, transcripts in (
         (data.train_csv, data.train_clips, data.max_train_examples, data.train_transcripts),
         (data.dev_csv, data.dev_clips, data.max_dev_examples, ""),
     ):
-        utterances = subsample(read_meld_csv(_resolve(directory, csv_name), context), limit, seed)
+        utterances = subsample(read_meld_csv(_resolve(directory, csv_name), *context), limit, seed)
         datasets.append(
             MeldDataset(
                 utterances,

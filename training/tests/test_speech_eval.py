@@ -12,7 +12,7 @@ import torch
 from mlcore.checkpoint import save_checkpoint
 from mlcore.config import ModelConfig, PreprocessConfig
 from mlcore.model import MultimodalSentimentModel
-from mlcore.text import context_string, encode_texts, normalize_for_model
+from mlcore.text import conversation_contexts, encode_texts, normalize_for_model
 from training import speech_eval
 from training.evaluate import main as evaluate_main
 from training.meld import (
@@ -88,20 +88,28 @@ def test_normalize_for_model_writes_debris_as_transcripts_do(raw: str, normal: s
     assert normalize_for_model(normal) == normal  # idempotent
 
 
-@pytest.mark.parametrize("context_utterances", [0, 2])
+@pytest.mark.parametrize(("context_utterances", "context_following"), [(0, 0), (2, 0), (1, 1)])
 def test_training_and_inference_features_are_identical(
-    lines_csv, tokenizer, context_utterances
+    lines_csv, tokenizer, context_utterances, context_following
 ) -> None:
     """The training collator (MELD rows) and the Analyzer's call (`encode_texts` on transcript
-    texts with `context_string` contexts) give the model the same tensors for the same text,
+    texts with `conversation_contexts`) give the model the same tensors for the same text,
     and both read it normalised."""
-    preprocess = PreprocessConfig(max_text_tokens=48, context_utterances=context_utterances)
-    rows = [u for u in read_meld_csv(lines_csv, context_utterances) if u.dialogue_id == 0]
+    preprocess = PreprocessConfig(
+        max_text_tokens=48,
+        context_utterances=context_utterances,
+        context_following=context_following,
+    )
+    rows = [
+        u
+        for u in read_meld_csv(lines_csv, context_utterances, context_following)
+        if u.dialogue_id == 0
+    ]
     dataset = MeldDataset(rows, preprocess)
     training = MeldCollator(tokenizer, preprocess)([dataset[i] for i in range(len(dataset))])
     # What mlcore.inference.Analyzer._classify does with one video's utterance texts.
     texts = [u.text for u in rows]
-    contexts = [context_string(texts[:i], context_utterances) for i in range(len(texts))]
+    contexts = conversation_contexts(texts, preprocess)
     inference = encode_texts(tokenizer, texts, contexts, preprocess)
     assert training["text"].keys() == dict(inference).keys()
     for key in inference:

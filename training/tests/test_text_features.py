@@ -10,7 +10,13 @@ from transformers import AutoTokenizer
 
 from mlcore.config import ModelConfig, PreprocessConfig
 from mlcore.model import MultimodalSentimentModel
-from mlcore.text import context_string, encode_texts, normalize_for_model
+from mlcore.text import (
+    FOLLOWING_MARK,
+    context_string,
+    conversation_contexts,
+    encode_texts,
+    normalize_for_model,
+)
 from training.meld import BucketBatchSampler, MeldCollator, MeldDataset, read_meld_csv
 from training.prefix_cache import FrozenPrefix
 
@@ -19,21 +25,24 @@ CONTEXT = 2
 
 @pytest.fixture(scope="module")
 def setup(meld_dev_csv):
-    # 24 tokens: utterance + two previous ones do not fit, so the context is cut.
-    preprocess = PreprocessConfig(context_utterances=CONTEXT, max_text_tokens=24)
+    # 24 tokens: utterance + two previous ones + the next do not fit, so the context is cut.
+    preprocess = PreprocessConfig(
+        context_utterances=CONTEXT, context_following=1, max_text_tokens=24
+    )
     config = ModelConfig(text_trainable_layers=2, preprocess=preprocess)
     torch.manual_seed(0)
     model = MultimodalSentimentModel(config).eval()
     tokenizer = AutoTokenizer.from_pretrained(config.resolved_text_encoder_path())
-    utterances = read_meld_csv(meld_dev_csv, CONTEXT)
+    utterances = read_meld_csv(meld_dev_csv, CONTEXT, 1)
     return preprocess, model, tokenizer, utterances
 
 
 def _inference_inputs(tokenizer, utterances, preprocess) -> dict:
-    """What `Analyzer._classify` builds: each utterance with the previous ones of its video."""
+    """What `Analyzer._classify` builds: each utterance with the ones around it in its video."""
     texts = [u.text for u in utterances]
-    contexts = [context_string(texts[:i], CONTEXT) for i in range(len(texts))]
-    return dict(encode_texts(tokenizer, texts, contexts, preprocess))
+    return dict(
+        encode_texts(tokenizer, texts, conversation_contexts(texts, preprocess), preprocess)
+    )
 
 
 def test_training_and_inference_features_are_identical(setup):
@@ -86,3 +95,18 @@ def test_an_utterance_longer_than_the_budget_still_encodes(setup):
     long = " ".join(["word"] * 60)
     encoded = encode_texts(tokenizer, [long], ["short context"], preprocess)
     assert encoded["input_ids"].shape[1] == preprocess.max_text_tokens
+
+
+def test_context_holds_previous_utterances_then_following_ones() -> None:
+    texts = ["one", "two", "three", "four"]
+    both = PreprocessConfig(context_utterances=2, context_following=1)
+    assert conversation_contexts(texts, both) == [
+        f"{FOLLOWING_MARK}two".strip(),
+        f"one{FOLLOWING_MARK}three",
+        f"two | one{FOLLOWING_MARK}four",
+        "three | two",
+    ]
+    previous_only = PreprocessConfig(context_utterances=1)
+    assert conversation_contexts(texts, previous_only) == ["", "one", "two", "three"]
+    assert conversation_contexts(texts, PreprocessConfig()) == ["", "", "", ""]
+    assert context_string(["a", " ", "b"], 3, ["", "c", "d"], 2) == f"b | a{FOLLOWING_MARK}c"

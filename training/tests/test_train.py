@@ -184,6 +184,10 @@ def test_training_lines_get_their_cached_transcripts(meld_mini, tmp_path) -> Non
     config = _tiny_text_config(meld_mini, tmp_path)
     config = replace(config, data=replace(config.data, train_transcripts=str(tmp_path / "cache")))
     train_set, dev_set = build_datasets(config)
-    assert train_set.spoken[:3] == [f"heard {row.utterance_id}" for row in rows[:3]]
+    assert [s[0] for s in train_set.spoken[:3]] == [f"heard {r.utterance_id}" for r in rows[:3]]
     assert train_set.spoken[3:] == [None] * (len(rows) - 3)
+    # The spoken reading's context is the neighbours' transcripts (1 previous utterance here).
+    assert (rows[0].utterance_id, rows[1].utterance_id) == (0, 1)
+    assert train_set.spoken[1] == ("heard 1", "heard 0")
+    assert train_set[1]["context"] == rows[0].text  # the subtitle reading keeps its own
     assert dev_set.spoken == [None] * len(dev_set)  # dev always reads the subtitles
