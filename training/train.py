@@ -459,6 +459,7 @@ def train(
         "best_score": best_score if best_epoch is not None else None,
         "seconds_this_run": round(result.seconds, 1),
         "train_examples": len(train_set),
+        "train_examples_with_transcripts": sum(s is not None for s in train_set.spoken),
         "dev_examples": len(dev_set),
         "skipped": skipped,
     }
