@@ -314,3 +314,31 @@ def test_the_file_itself_is_explained_in_warnings(tmp_path):
     (warning,) = media_warnings(long_audio)
     assert "runs longer than the picture" in warning and "12.0 s" in warning
     assert media_warnings(probe(testmedia.make_frame_counter_clip(tmp_path / "plain.mp4"))) == []
+
+
+@pytest.mark.parametrize("following", [0, 1])
+def test_the_next_utterance_is_read_only_by_a_model_trained_with_it(tmp_path, following):
+    """Context is built as training builds it (`conversation_contexts`): with
+    `context_following`, what is said next changes how an utterance is read."""
+    from mlcore.checkpoint import save_checkpoint
+    from mlcore.config import ModelConfig, PreprocessConfig
+    from mlcore.language import Reading
+    from mlcore.model import MultimodalSentimentModel
+    from mlcore.transcribe import Segment
+
+    torch.manual_seed(0)
+    preprocess = PreprocessConfig(context_utterances=1, context_following=following)
+    model = MultimodalSentimentModel(ModelConfig(preprocess=preprocess))
+    path = save_checkpoint(model, tmp_path / "context.pt", model_version="ctx", trained=False)
+    analyzer = Analyzer(path, allow_untrained=True, language_model="", face=False, voice=False)
+    assert analyzer.preprocess.context_following == following
+
+    def first_reading(next_text: str) -> dict[str, float]:
+        segments = [Segment(0.0, 2.0, "I got the job."), Segment(2.5, 4.0, next_text)]
+        readings = [Reading(s.text) for s in segments]
+        results = analyzer._classify(segments, readings, None, None, lambda _: None)
+        return results[0].emotion_scores
+
+    happy, sad = first_reading("That is wonderful news!"), first_reading("My dog died today.")
+    changed = max(abs(happy[e] - sad[e]) for e in EMOTIONS)
+    assert (changed > 1e-4) == bool(following)
