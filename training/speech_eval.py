@@ -84,6 +84,15 @@ def cache_key(utterance: MeldUtterance, speaking: Speaking, model: str) -> str:
     )
 
 
+def _speakings_and_keys(
+    utterances: Sequence[MeldUtterance], voices: Sequence[str], tag: str
+) -> tuple[list[Speaking], list[str]]:
+    """Each line's voice and speed, and its cache key: the one way both are derived."""
+    speakings = [speaking_for(u.dialogue_id, u.utterance_id, voices) for u in utterances]
+    keys = [cache_key(u, s, tag) for u, s in zip(utterances, speakings, strict=True)]
+    return speakings, keys
+
+
 class TranscriptCache:
     """A JSON object of cache key -> {"transcript", "audio_s", "asr_s"}."""
 
@@ -186,8 +195,7 @@ def transcribe_lines(
     started = time.perf_counter()
     cache = TranscriptCache(cache_dir)
     tag = whisper_tag(whisper)
-    speakings = [speaking_for(u.dialogue_id, u.utterance_id, voices) for u in utterances]
-    keys = [cache_key(u, s, tag) for u, s in zip(utterances, speakings, strict=True)]
+    speakings, keys = _speakings_and_keys(utterances, voices, tag)
     todo = [i for i, key in enumerate(keys) if cache.get(key) is None]
     if todo:
         jobs = max(1, jobs)
@@ -233,11 +241,8 @@ def cached_transcripts(
 ) -> list[str | None]:
     """Each line's cached transcript (None where the cache has none); nothing is made."""
     cache = TranscriptCache(cache_dir)
-    tag = whisper_tag(whisper)
-    entries = [
-        cache.get(cache_key(u, speaking_for(u.dialogue_id, u.utterance_id, voices), tag))
-        for u in utterances
-    ]
+    _, keys = _speakings_and_keys(utterances, voices, whisper_tag(whisper))
+    entries = [cache.get(key) for key in keys]
     return [None if e is None else e["transcript"] for e in entries]
 
 
