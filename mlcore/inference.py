@@ -617,6 +617,11 @@ class Analyzer:
             "text": {
                 "used": labelled > 0,
                 "model": self.model_version,
+                # What the model read around each utterance (its training said so).
+                "context": {
+                    "previous": self.preprocess.context_utterances,
+                    "following": self.preprocess.context_following,
+                },
                 "transcription": self._transcription_models(spans),
                 "language_identification": (
                     f"whisper-{self.multilingual_name}" if self.multilingual_name else None

@@ -368,6 +368,15 @@ def _language_span(span: dict) -> str:
     )
 
 
+def _context_words(context: dict) -> str:
+    """ "each utterance read with 1 before and 1 after it": what the text model saw."""
+    before, after = context.get("previous", 0), context.get("following", 0)
+    if not before and not after:
+        return "each utterance read alone"
+    around = [f"{n} {side}" for n, side in ((before, "before"), (after, "after")) if n]
+    return f"each utterance read with {' and '.join(around)} it"
+
+
 def channel_rows(channels: dict) -> list[dict]:
     """Which channels produced this result, with their model and any note, for the page."""
     rows = []
@@ -378,6 +387,8 @@ def channel_rows(channels: dict) -> list[dict]:
         detail = info.get("model") or info.get("method") or info.get("rule") or ""
         if name == "face" and info.get("frames"):
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
+        if name == "text" and info.get("context"):
+            detail += " · " + _context_words(info["context"])
         if name == "text" and info.get("transcription"):
             detail += f" · transcript: {info['transcription']}"
         if name == "text" and info.get("languages"):

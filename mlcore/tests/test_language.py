@@ -259,6 +259,11 @@ def test_english_keeps_the_english_model(text_checkpoint, tmp_path):
     result = analyzer.analyze(clip)
     assert result.language == "en"
     assert result.channels["text"]["transcription"] == "whisper-tiny.en"
+    context = analyzer.preprocess
+    assert result.channels["text"]["context"] == {
+        "previous": context.context_utterances,
+        "following": context.context_following,
+    }
     assert all(u.language == "en" and not u.translated for u in result.utterances)
     assert "coffee" in " ".join(u.text.lower() for u in result.utterances)
     assert not any("mostly in" in w for w in result.warnings)

@@ -29,7 +29,8 @@ def german_job(user, media_root) -> AnalysisJob:
         channels={
             "text": {
                 "used": True,
-                "model": "meld-text-minilm-v1",
+                "model": "meld-text-minilm-v2",
+                "context": {"previous": 1, "following": 1},
                 "transcription": "whisper-base",
                 "languages": [
                     {"start": 0.5, "end": 3.5, "language": "de", "probability": 0.97},
@@ -63,6 +64,7 @@ def test_the_page_names_the_language_and_shows_the_original_words(client, user, 
     assert "Portuguese, 21% sure" in page
     # Which Whisper wrote the transcript, and every identified stretch, in the channel box.
     assert "transcript: whisper-base" in page
+    assert "each utterance read with 1 before and 1 after it" in page
     assert "spoken: German 0:00–0:03 (97%), Portuguese 0:05–0:08 (21%)" in page
     assert "no text label" in page
 
