@@ -45,7 +45,17 @@ VOICES: tuple[str, ...] = ("en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-us+m7",
 TRAIN_VOICES: tuple[str, ...] = (
     "en-us+m3", "en-gb-x-rp+f4", "en-029+m1", "en-gb-scotland+f1", "en-us+klatt", "en-gb+m5",
 )  # fmt: skip
-VOICE_SETS: dict[str, tuple[str, ...]] = {"eval": VOICES, "train": TRAIN_VOICES}
+# A second evaluation set from another engine: Flite's voices (Debian's flite package; "flite:"
+# marks them). Whisper tiny.en mishears them about half as often as espeak-ng's (WER 13-15%
+# against 22% on 80 dev lines; MODEL_CARD.md), so the two sets bracket how much of the
+# through-speech loss is the synthetic voice rather than the model.
+FLITE_VOICES: tuple[str, ...] = ("flite:slt", "flite:rms", "flite:awb")
+FLITE = "flite:"
+VOICE_SETS: dict[str, tuple[str, ...]] = {
+    "eval": VOICES,
+    "train": TRAIN_VOICES,
+    "flite": FLITE_VOICES,
+}
 SPEEDS_WPM: tuple[int, ...] = (140, 150, 160, 175)
 PAUSE_S = 0.3
 _SAYABLE = re.compile(r"[A-Za-z0-9]")
@@ -147,16 +157,17 @@ def speak_and_transcribe(text: str | None, speaking: Speaking) -> dict:
 
 
 def _speak(text: str, wav: Path, speaking: Speaking) -> None:
-    """The line spoken by `make_speech_wav`, with PAUSE_S of silence before and after (the
-    layout of `make_speech_track`, which has no voice or speed option)."""
+    """The line spoken by espeak-ng (`make_speech_wav`) or Flite, with PAUSE_S of silence
+    before and after (the layout of `make_speech_track`, which has no voice or speed option)."""
     import wave
 
     from mlcore.testmedia import SPEECH_RATE, _read_pcm, _silence, make_speech_wav
 
-    raw = make_speech_wav(
-        text, wav.with_suffix(".raw.wav"), voice=speaking.voice,
-        words_per_minute=speaking.words_per_minute,
-    )  # fmt: skip
+    raw = wav.with_suffix(".raw.wav")
+    if speaking.voice.startswith(FLITE):
+        _flite_wav(text, raw, speaking.voice.removeprefix(FLITE), speaking.words_per_minute)
+    else:
+        make_speech_wav(text, raw, voice=speaking.voice, words_per_minute=speaking.words_per_minute)
     pcm = _silence(PAUSE_S) + _read_pcm(raw) + _silence(PAUSE_S)
     raw.unlink()
     with wave.open(str(wav), "wb") as f:
@@ -164,6 +175,27 @@ def _speak(text: str, wav: Path, speaking: Speaking) -> None:
         f.setsampwidth(2)
         f.setframerate(SPEECH_RATE)
         f.writeframes(pcm)
+
+
+def _flite_wav(text: str, path: Path, voice: str, words_per_minute: int) -> None:
+    """`text` spoken by Flite's `voice`, resampled by FFmpeg to espeak-ng's WAV layout. Flite
+    has no words-per-minute option: its durations are stretched around its ~160 wpm."""
+    import subprocess
+
+    from mlcore.testmedia import SPEECH_RATE
+
+    spoken = path.with_suffix(".flite.wav")
+    stretch = f"{160 / words_per_minute:.3f}"
+    for args in (
+        ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, "-o",
+         str(spoken)],
+        ["ffmpeg", "-v", "error", "-y", "-i", str(spoken), "-ac", "1", "-ar", str(SPEECH_RATE),
+         "-c:a", "pcm_s16le", str(path)],
+    ):  # fmt: skip
+        result = subprocess.run(args, capture_output=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {result.stderr.decode(errors='replace')[-500:]}")
+    spoken.unlink()
 
 
 def _job(args: tuple[str | None, Speaking]) -> dict:
@@ -263,19 +295,23 @@ def through_speech_metrics(
     limit: int | None = None,
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     whisper: str | None = None,
+    voice_set: str = "eval",
     jobs: int = 1,
     batch_size: int = 128,
     device: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Gold-text and through-speech metrics of a checkpoint on the same lines of a split."""
+    """Gold-text and through-speech metrics of a checkpoint on the same lines of a split, spoken
+    by the voices of `voice_set` (a VOICE_SETS key)."""
     from training.evaluate import score_utterances
 
     model, info, tokenizer, torch_device = _load(checkpoint, device)
     preprocess = info.config.preprocess
     context = (preprocess.context_utterances, preprocess.context_following)
     lines = fixed_subset(read_meld_csv(split_csv, *context), limit)
-    run = transcribe_lines(lines, cache_dir=cache_dir, whisper=whisper, jobs=jobs)
+    run = transcribe_lines(
+        lines, cache_dir=cache_dir, whisper=whisper, jobs=jobs, voices=VOICE_SETS[voice_set]
+    )
     spoken = with_texts(lines, run.transcripts, *context)
     options = {"device": torch_device, "batch_size": batch_size, "progress": progress}
     gold = score_utterances(model, info, tokenizer, lines, **options)
@@ -290,6 +326,7 @@ def through_speech_metrics(
         "split_csv": str(split_csv),
         "lines": len(lines),
         "whisper": whisper_tag(whisper),
+        "voice_set": voice_set,
         "gold_text": gold,
         "through_speech": speech,
         "gap": {
@@ -380,6 +417,7 @@ def brief(result: dict) -> dict:
     return {
         "lines": result["lines"],
         "whisper": result["whisper"],
+        "voice_set": result["voice_set"],
         "gold_text": scores(result["gold_text"]),
         "through_speech": scores(result["through_speech"]),
         "gap": result["gap"],
@@ -404,7 +442,8 @@ def _load(checkpoint: str | Path, device: str | None):
 def format_comparison(result: dict) -> str:
     lines = [
         f"{result['model_version']}: {result['lines']} lines of {result['split_csv']} "
-        f"(Whisper {result['whisper']}; {result['transcription']['cached']} transcripts cached, "
+        f"(voices: {result['voice_set']}; Whisper {result['whisper']}; "
+        f"{result['transcription']['cached']} transcripts cached, "
         f"{result['transcription']['transcribed']} made)",
         f"{'weighted F1':14s} {'emotion':>8s} {'sentiment':>10s}",
     ]
@@ -423,6 +462,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-cache", default=str(DEFAULT_CACHE_DIR), help="transcript cache")
     parser.add_argument("--whisper", help="Whisper model (default: the packaged tiny.en)")
     parser.add_argument("--jobs", type=int, default=1, help="transcription processes")
+    parser.add_argument(
+        "--voices",
+        choices=("eval", "flite"),
+        default="eval",
+        help="who speaks the lines: espeak-ng's evaluation voices (default) or Flite's",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -464,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit=args.speech_limit,
         cache_dir=args.speech_cache,
         whisper=args.whisper,
+        voice_set=args.voices,
         jobs=args.jobs,
         device=args.device,
     )

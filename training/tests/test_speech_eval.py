@@ -226,6 +226,27 @@ def test_through_speech_transcribes_once_then_reads_the_cache(
     assert set(stored["through_speech"]) == {"emotion", "sentiment"}
 
 
+def test_flite_voices_are_a_second_evaluation_set_whisper_can_hear(tmp_path) -> None:
+    flite = speech_eval.VOICE_SETS["flite"]
+    assert not set(flite) & (set(speech_eval.VOICES) | set(speech_eval.TRAIN_VOICES))
+    picks = {speech_eval.speaking_for(d, u, flite).voice for d in range(40) for u in range(5)}
+    assert picks == set(flite)
+    speech_eval._init_worker(None, 1)
+    for voice, speed in zip(flite, speech_eval.SPEEDS_WPM, strict=False):
+        entry = speech_eval.speak_and_transcribe(
+            "I am so sorry about your cat.", speech_eval.Speaking(voice, speed)
+        )
+        heard = entry["transcript"].lower()
+        assert "sorry" in heard and "cat" in heard, (voice, heard)
+        assert 1.5 < entry["audio_s"] < 5.0  # the line plus its pauses, at the asked pace
+    slow, fast = (
+        speech_eval.speak_and_transcribe("One two three four five six.", speech_eval.Speaking(
+            "flite:slt", wpm))["audio_s"]
+        for wpm in (120, 200)
+    )  # fmt: skip
+    assert slow > fast * 1.3
+
+
 # --- Training on transcripts through speech ---
 
 
