@@ -288,6 +288,23 @@ def punctuation_counts(texts: Sequence[str]) -> dict[str, int]:
     return {mark: sum(t.count(mark) for t in texts) for mark in ("!", "?", ".", ",")}
 
 
+def word_error_rate(references: Sequence[str], transcripts: Sequence[str]) -> float:
+    """WER of the transcripts against the lines (lowercased, punctuation removed, as
+    `mlcore.bench_language` scores Whisper), over the lines that hold words."""
+    import jiwer
+
+    from mlcore.bench_language import normalize_words
+
+    pairs = [
+        (normalize_words(r), normalize_words(t))
+        for r, t in zip(references, transcripts, strict=True)
+    ]
+    pairs = [(r, t) for r, t in pairs if r]
+    if not pairs:
+        return 0.0
+    return float(jiwer.wer([r for r, _ in pairs], [t for _, t in pairs]))
+
+
 def through_speech_metrics(
     checkpoint: str | Path,
     split_csv: str | Path,
@@ -342,6 +359,9 @@ def through_speech_metrics(
             "empty_transcripts": sum(1 for t in run.transcripts if not t.strip()),
             "punctuation_gold": punctuation_counts([u.text for u in lines]),
             "punctuation_transcripts": punctuation_counts(run.transcripts),
+            "word_error_rate": round(
+                word_error_rate([spoken_text(u.text) or "" for u in lines], run.transcripts), 4
+            ),
             "voices": voices,
         },
     }
@@ -454,6 +474,9 @@ def format_comparison(result: dict) -> str:
         )
     gap = result["gap"]
     lines.append(f"{'gap':14s} {gap['emotion']:8.4f} {gap['sentiment']:10.4f}")
+    lines.append(
+        f"word error rate of the transcripts: {result['transcription']['word_error_rate']:.1%}"
+    )
     return "\n".join(lines)
 
 

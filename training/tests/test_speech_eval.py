@@ -193,6 +193,9 @@ def test_through_speech_transcribes_once_then_reads_the_cache(
     assert "cat" in transcripts["dia0_utt2"].lower()
     assert transcripts["dia1_utt1"] == ""  # nothing to speak
     assert first["transcription"]["punctuation_gold"]["!"] >= 5
+    assert 0.0 <= first["transcription"]["word_error_rate"] < 0.5
+    assert speech_eval.word_error_rate(["Oh, my God!", "!!!"], ["oh my god", ""]) == 0.0
+    assert speech_eval.word_error_rate(["I am so sorry"], ["I am sorry"]) == 0.25
     for reading in ("gold_text", "through_speech"):
         for task in ("emotion", "sentiment"):
             assert 0.0 <= first[reading][task]["weighted_f1"] <= 1.0
