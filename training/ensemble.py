@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from training import speech_eval
-from training.evaluate import TASKS, compute_metrics, model_inputs
-from training.meld import BucketBatchSampler, MeldCollator, MeldDataset, read_meld_csv, with_texts
+from training.evaluate import TASKS, compute_metrics, model_inputs, text_loader
+from training.meld import MeldDataset, read_meld_csv, with_texts
 
 
 def line_probabilities(
@@ -51,14 +50,7 @@ def line_probabilities(
                 f"{voice_set} first"
             )
         lines = with_texts(lines, transcripts, *context)
-    dataset = MeldDataset(lines, preprocess)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=BucketBatchSampler(
-            dataset.token_lengths(tokenizer), batch_size, shuffle=False
-        ),
-        collate_fn=MeldCollator(tokenizer, preprocess),
-    )
+    loader = text_loader(MeldDataset(lines, preprocess), tokenizer, batch_size)
     out = {task: np.zeros((len(lines), len(labels))) for task, labels in TASKS.items()}
     model.eval()
     with torch.inference_mode():
@@ -94,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split-csv", required=True, help="a MELD {split}_sent_emo.csv")
     parser.add_argument(
         "--voices",
-        choices=sorted(speech_eval.VOICE_SETS),
+        choices=speech_eval.EVAL_VOICE_SETS,
         help="read the lines through speech: the transcripts cached for this voice set",
     )
     parser.add_argument("--speech-cache", default=str(speech_eval.DEFAULT_CACHE_DIR))

@@ -196,14 +196,19 @@ def evaluate_checkpoint(
     return metrics
 
 
-def _score(model, tokenizer, dataset, device, *, batch_size: int, progress: bool) -> dict:
-    loader = DataLoader(
+def text_loader(dataset: MeldDataset, tokenizer, batch_size: int) -> DataLoader:
+    """Scoring batches in length buckets (no shuffling); `batch["index"]` says which lines."""
+    return DataLoader(
         dataset,
         batch_sampler=BucketBatchSampler(
             dataset.token_lengths(tokenizer), batch_size, shuffle=False
         ),
         collate_fn=MeldCollator(tokenizer, dataset.preprocess),
     )
+
+
+def _score(model, tokenizer, dataset, device, *, batch_size: int, progress: bool) -> dict:
+    loader = text_loader(dataset, tokenizer, batch_size)
     return metrics_from_predictions(predict(model, loader, device, progress=progress))
 
 
