@@ -59,6 +59,7 @@ VOICE_SETS: dict[str, tuple[str, ...]] = {
 EVAL_VOICE_SETS: tuple[str, ...] = ("eval", "flite")  # what a model is scored through
 SPEEDS_WPM: tuple[int, ...] = (140, 150, 160, 175)
 PAUSE_S = 0.3
+DIALOGUE_PAUSE_S = 0.8  # between the lines of a whole-dialogue video (dialogue_metrics)
 _SAYABLE = re.compile(r"[A-Za-z0-9]")
 
 
@@ -157,25 +158,41 @@ def speak_and_transcribe(text: str | None, speaking: Speaking) -> dict:
     }
 
 
-def _speak(text: str, wav: Path, speaking: Speaking) -> None:
-    """The line spoken by espeak-ng (`make_speech_wav`) or Flite, with PAUSE_S of silence
-    before and after (the layout of `make_speech_track`, which has no voice or speed option)."""
+def _spoken_pcm(text: str, scratch: Path, speaking: Speaking) -> bytes:
+    """The line spoken by espeak-ng (`make_speech_wav`) or Flite: 16-bit mono PCM at
+    `SPEECH_RATE`, no silence added. `scratch` is a WAV path it may use and removes."""
+    from mlcore.testmedia import _read_pcm, make_speech_wav
+
+    if speaking.voice.startswith(FLITE):
+        _flite_wav(text, scratch, speaking.voice.removeprefix(FLITE), speaking.words_per_minute)
+    else:
+        make_speech_wav(
+            text, scratch, voice=speaking.voice, words_per_minute=speaking.words_per_minute
+        )
+    pcm = _read_pcm(scratch)
+    scratch.unlink()
+    return pcm
+
+
+def _write_wav(path: Path, pcm: bytes) -> None:
     import wave
 
-    from mlcore.testmedia import SPEECH_RATE, _read_pcm, _silence, make_speech_wav
+    from mlcore.testmedia import SPEECH_RATE
 
-    raw = wav.with_suffix(".raw.wav")
-    if speaking.voice.startswith(FLITE):
-        _flite_wav(text, raw, speaking.voice.removeprefix(FLITE), speaking.words_per_minute)
-    else:
-        make_speech_wav(text, raw, voice=speaking.voice, words_per_minute=speaking.words_per_minute)
-    pcm = _silence(PAUSE_S) + _read_pcm(raw) + _silence(PAUSE_S)
-    raw.unlink()
-    with wave.open(str(wav), "wb") as f:
+    with wave.open(str(path), "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(SPEECH_RATE)
         f.writeframes(pcm)
+
+
+def _speak(text: str, wav: Path, speaking: Speaking) -> None:
+    """The line spoken, with PAUSE_S of silence before and after (the layout of
+    `make_speech_track`, which has no voice or speed option)."""
+    from mlcore.testmedia import _silence
+
+    spoken = _spoken_pcm(text, wav.with_suffix(".raw.wav"), speaking)
+    _write_wav(wav, _silence(PAUSE_S) + spoken + _silence(PAUSE_S))
 
 
 def _flite_wav(text: str, path: Path, voice: str, words_per_minute: int) -> None:
@@ -368,6 +385,124 @@ def through_speech_metrics(
     }
 
 
+def _mux(wav: Path, clip: Path) -> None:
+    """An MP4 of the WAV under a small test-pattern picture, as a user's upload would be."""
+    from mlcore.testmedia import _run
+
+    _run(
+        ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x72:rate=10",
+         "-i", str(wav), "-shortest", "-c:v", "libx264", "-preset", "ultrafast",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ar", "16000", str(clip)]
+    )  # fmt: skip
+
+
+def dialogue_track(
+    lines: Sequence[MeldUtterance], wav: Path, voices: Sequence[str] = VOICES
+) -> list[tuple[float, float] | None]:
+    """The lines spoken one after another into one WAV (each in its own voice and speed, with
+    DIALOGUE_PAUSE_S between them): each line's (start, end) seconds, None where nothing in it
+    can be spoken."""
+    from mlcore.testmedia import SPEECH_RATE, _silence
+
+    pcm = bytearray(_silence(DIALOGUE_PAUSE_S))
+    windows: list[tuple[float, float] | None] = []
+    for line in lines:
+        text = spoken_text(line.text)
+        if text is None:
+            windows.append(None)
+            continue
+        speaking = speaking_for(line.dialogue_id, line.utterance_id, voices)
+        start = len(pcm) / 2 / SPEECH_RATE
+        pcm += _spoken_pcm(text, wav.with_suffix(".raw.wav"), speaking)
+        windows.append((start, len(pcm) / 2 / SPEECH_RATE))
+        pcm += _silence(DIALOGUE_PAUSE_S)
+    _write_wav(wav, bytes(pcm))
+    return windows
+
+
+def line_labels(
+    utterances: Sequence, windows: Sequence[tuple[float, float] | None]
+) -> list[tuple[int, int] | None]:
+    """Each line's (emotion, sentiment) label indices from the product's utterances: their
+    scores averaged, weighted by how long each overlaps the line's window. None where no
+    labelled utterance overlaps it (nothing spoken, nothing heard, or no label given)."""
+    from mlcore.labels import EMOTIONS, SENTIMENTS
+
+    labels: list[tuple[int, int] | None] = []
+    for window in windows:
+        emotion, sentiment, total = [0.0] * len(EMOTIONS), [0.0] * len(SENTIMENTS), 0.0
+        for u in utterances if window else ():
+            overlap = min(u.end, window[1]) - max(u.start, window[0])
+            if overlap <= 0 or u.emotion_scores is None or u.sentiment_scores is None:
+                continue
+            total += overlap
+            for i, name in enumerate(EMOTIONS):
+                emotion[i] += overlap * u.emotion_scores[name]
+            for i, name in enumerate(SENTIMENTS):
+                sentiment[i] += overlap * u.sentiment_scores[name]
+        if total == 0:
+            labels.append(None)
+        else:
+            labels.append((emotion.index(max(emotion)), sentiment.index(max(sentiment))))
+    return labels
+
+
+def dialogue_metrics(
+    checkpoint: str | Path,
+    split_csv: str | Path,
+    *,
+    dialogues: int = 20,
+    whisper: str | None = None,
+    voice_set: str = "eval",
+    progress: bool = True,
+) -> dict:
+    """The product end to end on whole dialogues: the first `dialogues` dialogues of the split,
+    each spoken into one video (`dialogue_track`), analysed by `Analyzer` as an upload is (the
+    utterances and their context are the product's own; face and voice off), and each MELD line
+    scored by the utterances that overlap it (`line_labels`). A line left without a label
+    counts as predicted neutral (`unlabelled` says how many)."""
+    from mlcore.inference import Analyzer
+    from mlcore.labels import EMOTIONS, SENTIMENTS
+    from training.evaluate import metrics_from_predictions
+
+    neutral = (EMOTIONS.index("neutral"), SENTIMENTS.index("neutral"))
+    analyzer = Analyzer(checkpoint, whisper_model=whisper, face=False, voice=False)
+    by_dialogue: dict[int, list[MeldUtterance]] = {}
+    for line in read_meld_csv(split_csv):
+        if line.dialogue_id in by_dialogue or len(by_dialogue) < dialogues:
+            by_dialogue.setdefault(line.dialogue_id, []).append(line)
+    predictions = {task: {"true": [], "pred": []} for task in ("emotion", "sentiment")}
+    predictions["dropped"] = 0
+    unlabelled = utterances = 0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="speech_dialogue_") as tmp:
+        wav, clip = Path(tmp) / "dialogue.wav", Path(tmp) / "dialogue.mp4"
+        for n, lines in enumerate(by_dialogue.values(), start=1):
+            windows = dialogue_track(lines, wav, VOICE_SETS[voice_set])
+            _mux(wav, clip)
+            result = analyzer.analyze(clip)
+            utterances += len(result.utterances)
+            for line, label in zip(lines, line_labels(result.utterances, windows), strict=True):
+                unlabelled += label is None
+                emotion, sentiment = label or neutral
+                predictions["emotion"]["true"].append(line.emotion)
+                predictions["emotion"]["pred"].append(emotion)
+                predictions["sentiment"]["true"].append(line.sentiment)
+                predictions["sentiment"]["pred"].append(sentiment)
+            if progress and n % 5 == 0:
+                print(f"  dialogues {n}/{len(by_dialogue)}", flush=True)
+    metrics = metrics_from_predictions(predictions)
+    metrics.update(
+        dialogues=len(by_dialogue),
+        lines=len(predictions["emotion"]["true"]),
+        utterances=utterances,
+        unlabelled=unlabelled,
+        voice_set=voice_set,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return metrics
+
+
 def end_to_end_metrics(
     checkpoint: str | Path,
     split_csv: str | Path,
@@ -383,7 +518,6 @@ def end_to_end_metrics(
     in which no speech is found counts as predicted neutral (`no_speech` says how many)."""
     from mlcore.inference import Analyzer
     from mlcore.labels import EMOTIONS, SENTIMENTS
-    from mlcore.testmedia import _run
     from training.evaluate import metrics_from_predictions
 
     analyzer = Analyzer(checkpoint, whisper_model=whisper, face=False, voice=False)
@@ -399,12 +533,7 @@ def end_to_end_metrics(
             summary = {}
             if text is not None:
                 _speak(text, wav, speaking_for(line.dialogue_id, line.utterance_id))
-                _run(
-                    ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i",
-                     "testsrc2=size=96x72:rate=10", "-i", str(wav), "-shortest",
-                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                     "-c:a", "aac", "-b:a", "64k", "-ar", "16000", str(clip)]
-                )  # fmt: skip
+                _mux(wav, clip)
                 summary = analyzer.analyze(clip).summary
             if not summary.get("dominant_emotion"):
                 no_speech += 1
@@ -504,6 +633,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--end-to-end", type=int, metavar="N", help="also run the Analyzer on the first N lines"
     )
     parser.add_argument(
+        "--dialogues",
+        type=int,
+        metavar="N",
+        help="also run the Analyzer on the first N dialogues, each spoken into one video",
+    )
+    parser.add_argument(
         "--transcribe-only",
         choices=sorted(VOICE_SETS),
         help="only fill the cache with the split's transcripts, spoken by the evaluation's "
@@ -562,7 +697,46 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t: subset["gold_text"][t]["weighted_f1"] for t in ("emotion", "sentiment")
             },
         }
+    if args.dialogues:
+        dialogue = dialogue_metrics(
+            args.checkpoint,
+            args.split_csv,
+            dialogues=args.dialogues,
+            whisper=args.whisper,
+            voice_set=args.voices,
+        )
+        subset = through_speech_metrics(
+            args.checkpoint,
+            args.split_csv,
+            limit=dialogue["lines"],
+            cache_dir=args.speech_cache,
+            whisper=args.whisper,
+            voice_set=args.voices,
+            device=args.device,
+            progress=False,
+        )
+        result["dialogues"] = {
+            key: dialogue[key]
+            for key in ("dialogues", "lines", "utterances", "unlabelled", "seconds")
+        }
+        for name, metrics in (
+            ("end_to_end", dialogue),
+            ("through_speech_same_lines", subset["through_speech"]),
+            ("gold_text_same_lines", subset["gold_text"]),
+        ):
+            result["dialogues"][name] = {
+                t: metrics[t]["weighted_f1"] for t in ("emotion", "sentiment")
+            }
     print(format_comparison(result))
+    if args.dialogues:
+        d = result["dialogues"]
+        print(
+            f"first {d['dialogues']} dialogues, one video each ({d['lines']} lines, "
+            f"{d['utterances']} utterances found; weighted F1 emotion / sentiment):"
+        )
+        for name in ("gold_text_same_lines", "through_speech_same_lines", "end_to_end"):
+            print(f"  {name:26s} {d[name]['emotion']:.4f} / {d[name]['sentiment']:.4f}")
+        print(f"  {d['unlabelled']} lines without a label; {d['seconds']} s")
     if args.end_to_end:
         e = result["end_to_end"]
         print(f"first {e['lines']} lines (weighted F1 emotion / sentiment):")

@@ -3,6 +3,7 @@ the one text normalisation shared by training and inference."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 
 from mlcore.checkpoint import save_checkpoint
 from mlcore.config import ModelConfig, PreprocessConfig
+from mlcore.labels import EMOTIONS, SENTIMENTS
 from mlcore.model import MultimodalSentimentModel
 from mlcore.text import conversation_contexts, encode_texts, normalize_for_model
 from training import speech_eval
@@ -248,6 +250,62 @@ def test_flite_voices_are_a_second_evaluation_set_whisper_can_hear(tmp_path) -> 
         for wpm in (120, 200)
     )  # fmt: skip
     assert slow > fast * 1.3
+
+
+def _utterance(start: float, end: float, emotion: str | None, sentiment: str = "neutral"):
+    from mlcore.inference import UtteranceResult
+    from mlcore.labels import EMOTIONS, SENTIMENTS
+
+    emotions = None if emotion is None else {e: float(e == emotion) for e in EMOTIONS}
+    sentiments = None if emotion is None else {s: float(s == sentiment) for s in SENTIMENTS}
+    return UtteranceResult(0, start, end, "", emotion, emotions, sentiment, sentiments)
+
+
+def test_each_line_takes_the_labels_of_the_utterances_over_it() -> None:
+    utterances = [
+        _utterance(0.0, 2.0, "joy", "positive"),
+        _utterance(2.0, 3.0, "anger", "negative"),
+        _utterance(5.0, 6.0, None),  # heard, but no label (e.g. language uncertain)
+    ]
+    windows = [(0.5, 2.2), (1.8, 3.0), None, (5.0, 6.0), (8.0, 9.0)]
+    joy, anger = EMOTIONS.index("joy"), EMOTIONS.index("anger")
+    positive, negative = SENTIMENTS.index("positive"), SENTIMENTS.index("negative")
+    assert speech_eval.line_labels(utterances, windows) == [
+        (joy, positive),  # 1.5 s of joy against 0.2 s of anger
+        (anger, negative),  # 0.2 s of joy against 1.0 s of anger
+        None,  # nothing spoken
+        None,  # only an unlabelled utterance
+        None,  # nothing heard
+    ]
+
+
+def test_a_whole_dialogue_is_one_video_the_product_analyses(lines_csv, tmp_path):
+    # The Analyzer refuses untrained checkpoints: this random model is marked trained; only the
+    # plumbing is checked here, not the labels.
+    torch.manual_seed(0)
+    config = ModelConfig(
+        text_trainable_layers=1,
+        preprocess=PreprocessConfig(max_text_tokens=32, context_utterances=1, context_following=1),
+    )
+    checkpoint = save_checkpoint(
+        MultimodalSentimentModel(config), tmp_path / "c.pt", model_version="test", trained=True
+    )
+    lines = read_meld_csv(lines_csv)
+    windows = speech_eval.dialogue_track(lines[:3], tmp_path / "d.wav")
+    assert all(w is not None for w in windows)
+    starts = [w[0] for w in windows]
+    assert starts == sorted(starts) and starts[0] == pytest.approx(speech_eval.DIALOGUE_PAUSE_S)
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start - end == pytest.approx(speech_eval.DIALOGUE_PAUSE_S, abs=1e-3)
+    assert speech_eval.dialogue_track(lines[4:], tmp_path / "e.wav") == [None]
+
+    metrics = speech_eval.dialogue_metrics(checkpoint, lines_csv, dialogues=5, progress=False)
+    assert (metrics["dialogues"], metrics["lines"]) == (2, len(LINES))
+    assert metrics["utterances"] >= 2  # the spoken lines were heard, possibly joined
+    assert 1 <= metrics["unlabelled"] <= 2  # "!!!" has nothing to speak ("Okay." may be lost)
+    assert sum(map(sum, metrics["emotion"]["confusion_matrix"])) == len(LINES)
+    one = speech_eval.dialogue_metrics(checkpoint, lines_csv, dialogues=1, progress=False)
+    assert (one["dialogues"], one["lines"]) == (1, 3)
 
 
 # --- Training on transcripts through speech ---
