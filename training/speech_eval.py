@@ -623,6 +623,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _beside_same_lines(
+    args: argparse.Namespace, product: dict, voice_set: str, keys: tuple[str, ...]
+) -> dict:
+    """A product-end-to-end result (`end_to_end_metrics`, `dialogue_metrics`) beside the gold
+    text and the per-line transcripts of the same lines (its first `lines` lines)."""
+    subset = through_speech_metrics(
+        args.checkpoint,
+        args.split_csv,
+        limit=product["lines"],
+        cache_dir=args.speech_cache,
+        whisper=args.whisper,
+        voice_set=voice_set,
+        device=args.device,
+        progress=False,
+    )
+    out = {key: product[key] for key in ("lines", "seconds", *keys)}
+    for name, metrics in (
+        ("end_to_end", product),
+        ("through_speech_same_lines", subset["through_speech"]),
+        ("gold_text_same_lines", subset["gold_text"]),
+    ):
+        out[name] = {t: metrics[t]["weighted_f1"] for t in ("emotion", "sentiment")}
+    return out
+
+
+def _print_same_lines(title: str, result: dict, note: str) -> None:
+    print(f"{title} (weighted F1 emotion / sentiment):")
+    for name in ("gold_text_same_lines", "through_speech_same_lines", "end_to_end"):
+        print(f"  {name:26s} {result[name]['emotion']:.4f} / {result[name]['sentiment']:.4f}")
+    print(f"  {note}; {result['seconds']} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="the model to score (not with --transcribe-only)")
@@ -676,27 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         e2e = end_to_end_metrics(
             args.checkpoint, args.split_csv, limit=args.end_to_end, whisper=args.whisper
         )
-        subset = through_speech_metrics(
-            args.checkpoint,
-            args.split_csv,
-            limit=args.end_to_end,
-            cache_dir=args.speech_cache,
-            whisper=args.whisper,
-            device=args.device,
-            progress=False,
-        )
-        result["end_to_end"] = {
-            "lines": e2e["lines"],
-            "no_speech": e2e["no_speech"],
-            "seconds": e2e["seconds"],
-            "end_to_end": {t: e2e[t]["weighted_f1"] for t in ("emotion", "sentiment")},
-            "through_speech_same_lines": {
-                t: subset["through_speech"][t]["weighted_f1"] for t in ("emotion", "sentiment")
-            },
-            "gold_text_same_lines": {
-                t: subset["gold_text"][t]["weighted_f1"] for t in ("emotion", "sentiment")
-            },
-        }
+        # end_to_end_metrics speaks with the evaluation's espeak-ng voices.
+        result["end_to_end"] = _beside_same_lines(args, e2e, "eval", ("no_speech",))
     if args.dialogues:
         dialogue = dialogue_metrics(
             args.checkpoint,
@@ -705,44 +718,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             whisper=args.whisper,
             voice_set=args.voices,
         )
-        subset = through_speech_metrics(
-            args.checkpoint,
-            args.split_csv,
-            limit=dialogue["lines"],
-            cache_dir=args.speech_cache,
-            whisper=args.whisper,
-            voice_set=args.voices,
-            device=args.device,
-            progress=False,
+        result["dialogues"] = _beside_same_lines(
+            args, dialogue, args.voices, ("dialogues", "utterances", "unlabelled")
         )
-        result["dialogues"] = {
-            key: dialogue[key]
-            for key in ("dialogues", "lines", "utterances", "unlabelled", "seconds")
-        }
-        for name, metrics in (
-            ("end_to_end", dialogue),
-            ("through_speech_same_lines", subset["through_speech"]),
-            ("gold_text_same_lines", subset["gold_text"]),
-        ):
-            result["dialogues"][name] = {
-                t: metrics[t]["weighted_f1"] for t in ("emotion", "sentiment")
-            }
     print(format_comparison(result))
     if args.dialogues:
         d = result["dialogues"]
-        print(
-            f"first {d['dialogues']} dialogues, one video each ({d['lines']} lines, "
-            f"{d['utterances']} utterances found; weighted F1 emotion / sentiment):"
+        _print_same_lines(
+            f"first {d['dialogues']} dialogues, one video each: {d['lines']} lines, "
+            f"{d['utterances']} utterances found",
+            d,
+            f"{d['unlabelled']} lines without a label",
         )
-        for name in ("gold_text_same_lines", "through_speech_same_lines", "end_to_end"):
-            print(f"  {name:26s} {d[name]['emotion']:.4f} / {d[name]['sentiment']:.4f}")
-        print(f"  {d['unlabelled']} lines without a label; {d['seconds']} s")
     if args.end_to_end:
         e = result["end_to_end"]
-        print(f"first {e['lines']} lines (weighted F1 emotion / sentiment):")
-        for name in ("gold_text_same_lines", "through_speech_same_lines", "end_to_end"):
-            print(f"  {name:26s} {e[name]['emotion']:.4f} / {e[name]['sentiment']:.4f}")
-        print(f"  no speech found in {e['no_speech']} clips; {e['seconds']} s")
+        _print_same_lines(
+            f"first {e['lines']} lines", e, f"no speech found in {e['no_speech']} clips"
+        )
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -304,8 +304,14 @@ def test_a_whole_dialogue_is_one_video_the_product_analyses(lines_csv, tmp_path)
     assert metrics["utterances"] >= 2  # the spoken lines were heard, possibly joined
     assert 1 <= metrics["unlabelled"] <= 2  # "!!!" has nothing to speak ("Okay." may be lost)
     assert sum(map(sum, metrics["emotion"]["confusion_matrix"])) == len(LINES)
-    one = speech_eval.dialogue_metrics(checkpoint, lines_csv, dialogues=1, progress=False)
+    # The CLI puts it beside the gold text and the per-line transcripts of the same lines.
+    out = tmp_path / "report"
+    args = ["--checkpoint", str(checkpoint), "--split-csv", str(lines_csv), "--dialogues", "1"]
+    assert speech_eval.main([*args, "--speech-cache", str(tmp_path / "c"), "--out", str(out)]) == 0
+    one = json.loads((out / "speech_metrics.json").read_text())["dialogues"]
     assert (one["dialogues"], one["lines"]) == (1, 3)
+    for name in ("end_to_end", "through_speech_same_lines", "gold_text_same_lines"):
+        assert set(one[name]) == {"emotion", "sentiment"}
 
 
 # --- Training on transcripts through speech ---
