@@ -198,21 +198,14 @@ def _speak(text: str, wav: Path, speaking: Speaking) -> None:
 def _flite_wav(text: str, path: Path, voice: str, words_per_minute: int) -> None:
     """`text` spoken by Flite's `voice`, resampled by FFmpeg to espeak-ng's WAV layout. Flite
     has no words-per-minute option: its durations are stretched around its ~160 wpm."""
-    import subprocess
-
-    from mlcore.testmedia import SPEECH_RATE
+    from mlcore.testmedia import SPEECH_RATE, _run
 
     spoken = path.with_suffix(".flite.wav")
     stretch = f"{160 / words_per_minute:.3f}"
-    for args in (
-        ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, "-o",
-         str(spoken)],
-        ["ffmpeg", "-v", "error", "-y", "-i", str(spoken), "-ac", "1", "-ar", str(SPEECH_RATE),
-         "-c:a", "pcm_s16le", str(path)],
-    ):  # fmt: skip
-        result = subprocess.run(args, capture_output=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {result.stderr.decode(errors='replace')[-500:]}")
+    _run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text,
+          "-o", str(spoken)])  # fmt: skip
+    _run(["ffmpeg", "-v", "error", "-y", "-i", str(spoken), "-ac", "1", "-ar", str(SPEECH_RATE),
+          "-c:a", "pcm_s16le", str(path)])  # fmt: skip
     spoken.unlink()
 
 
