@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from mlcore.inference import AnalysisResult, Analyzer, overall_progress
 from mlcore.media import MediaError
-from mlcore.transcribe import STYLE_PROMPT
 from quotas import services as quotas
 from videos.models import AnalysisJob, JobStatus, Utterance
 from videos.services import media_limits
@@ -60,7 +59,6 @@ def get_analyzer() -> Analyzer:
         face=settings.ANALYSIS_FACE_CHANNEL,
         voice=settings.ANALYSIS_VOICE_CHANNEL,
         face_weight=settings.FUSION_FACE_WEIGHT,
-        style_prompt=STYLE_PROMPT if settings.WHISPER_PUNCTUATION_PROMPT else None,
     )
 
 

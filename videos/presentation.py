@@ -391,8 +391,6 @@ def channel_rows(channels: dict) -> list[dict]:
             detail += " · " + _context_words(info["context"])
         if name == "text" and info.get("transcription"):
             detail += f" · transcript: {info['transcription']}"
-            if info.get("transcription_prompt"):
-                detail += ", prompted for punctuation"
         if name == "text" and info.get("languages"):
             detail += " · spoken: " + ", ".join(_language_span(s) for s in info["languages"])
         rows.append(

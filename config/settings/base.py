@@ -224,9 +224,6 @@ WHISPER_DEVICE = env.str("WHISPER_DEVICE", default="cpu")
 # taken to be English). ANALYSIS_TRANSLATE=false: non-English speech gets no language-model label.
 WHISPER_LANGUAGE_MODEL = env.str("WHISPER_LANGUAGE_MODEL", default="base")
 ANALYSIS_TRANSLATE = env.bool("ANALYSIS_TRANSLATE", default=True)
-# English transcripts are written with the punctuation of dialogue ("!" included), which the
-# language model leans on (mlcore.transcribe.STYLE_PROMPT; MODEL_CARD.md); false: Whisper's own.
-WHISPER_PUNCTUATION_PROMPT = env.bool("WHISPER_PUNCTUATION_PROMPT", default=True)
 MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped default model
 # The face channel (pretrained expression classifier) and the voice channel (measured prosody);
 # FUSION_FACE_WEIGHT is the face's weight in the `combined` label (mlcore.fusion; chosen, not fit).

@@ -63,7 +63,7 @@ def test_the_page_names_the_language_and_shows_the_original_words(client, user, 
     # The uncertain stretch says how unsure the identification was, and has no text label.
     assert "Portuguese, 21% sure" in page
     # Which Whisper wrote the transcript, and every identified stretch, in the channel box.
-    assert "transcript: whisper-base" in page and "prompted" not in page
+    assert "transcript: whisper-base" in page
     assert "each utterance read with 1 before and 1 after it" in page
     assert "spoken: German 0:00–0:03 (97%), Portuguese 0:05–0:08 (21%)" in page
     assert "no text label" in page
@@ -85,14 +85,3 @@ def test_the_api_and_csv_carry_language_and_translation(client, user, german_job
     assert rows[0]["original_text"] == "Ich bin heute sehr glücklich."
     assert (rows[0]["translated"], rows[0]["language"]) == ("yes", "de")
     assert (rows[1]["emotion"], rows[1]["language_probability"]) == ("", "0.2100")
-
-
-def test_an_english_transcript_says_it_was_prompted_for_punctuation() -> None:
-    from mlcore.transcribe import STYLE_PROMPT
-    from videos.presentation import channel_rows
-
-    text = {"used": True, "model": "meld-text-minilm-v2", "transcription": "whisper-tiny.en"}
-    (row,) = channel_rows({"text": {**text, "transcription_prompt": STYLE_PROMPT}})
-    assert "transcript: whisper-tiny.en, prompted for punctuation" in row["detail"]
-    (row,) = channel_rows({"text": {**text, "transcription_prompt": None}})
-    assert row["detail"].endswith("transcript: whisper-tiny.en")

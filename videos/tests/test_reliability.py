@@ -63,20 +63,6 @@ def test_a_misconfigured_worker_fails_the_job_with_the_reason(
     assert "tpu" not in job.error_message and job.error_message
 
 
-def test_the_punctuation_prompt_setting_reaches_the_analyzer(settings):
-    from mlcore.transcribe import STYLE_PROMPT
-
-    settings.ANALYSIS_FACE_CHANNEL = settings.ANALYSIS_VOICE_CHANNEL = False
-    get_analyzer.cache_clear()
-    try:
-        assert get_analyzer().style_prompt == STYLE_PROMPT  # the default
-        settings.WHISPER_PUNCTUATION_PROMPT = False
-        get_analyzer.cache_clear()
-        assert get_analyzer().style_prompt is None
-    finally:
-        get_analyzer.cache_clear()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_attempts_are_capped(postgres, user, media_root, settings):
     job = _job(user, attempts=settings.ANALYSIS_MAX_ATTEMPTS)
