@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
 import statistics
 import tempfile
@@ -99,31 +98,27 @@ def english_figures(threads: int) -> dict:
     from faster_whisper.audio import decode_audio
 
     from mlcore import language as lang
-    from mlcore.transcribe import STYLE_PROMPT, load_whisper, transcribe
+    from mlcore.transcribe import load_whisper, transcribe
 
     clips = [(decode_audio(str(path)), ref) for path, ref in reference_clips()]
     seconds = sum(len(audio) for audio, _ in clips) / lang.SAMPLE_RATE
     out: dict = {"clips": len(clips), "audio_s": round(seconds, 1), "models": {}}
-    references = [normalize_words(ref) for _, ref in clips]
-    librivox = [i for i, (path, _) in enumerate(reference_clips()) if "librivox" in str(path)]
-    # Each model with the product's punctuation prompt and without: the read speech is calm, so
-    # every "!" the prompt adds here is a false one.
-    for name, prompt in itertools.product(("tiny.en", "base"), (STYLE_PROMPT, None)):
+    for name in ("tiny.en", "base"):
         model = load_whisper(name, cpu_threads=threads)
-        transcribe(clips[0][0], model, language="en", style_prompt=prompt)  # warm-up
+        transcribe(clips[0][0], model, language="en")  # warm-up
         started = time.perf_counter()
-        texts = [
-            " ".join(s.text for s in transcribe(audio, model, language="en", style_prompt=prompt))
+        hypotheses = [
+            normalize_words(" ".join(s.text for s in transcribe(audio, model, language="en")))
             for audio, _ in clips
         ]
         elapsed = time.perf_counter() - started
-        hypotheses = [normalize_words(text) for text in texts]
-        out["models"][name if prompt else f"{name}, no prompt"] = {
+        references = [normalize_words(ref) for _, ref in clips]
+        librivox = [i for i, (path, _) in enumerate(reference_clips()) if "librivox" in str(path)]
+        out["models"][name] = {
             "wer": round(jiwer.wer(references, hypotheses), 4),
             "wer_librivox": round(
                 jiwer.wer([references[i] for i in librivox], [hypotheses[i] for i in librivox]), 4
             ),
-            "exclamations": sum(text.count("!") for text in texts),
             "rtf": round(elapsed / seconds, 4),
         }
     base = load_whisper("base", cpu_threads=threads)
@@ -206,8 +201,8 @@ def report(english: dict | None, languages: dict | None) -> str:
         )
         for name, m in english["models"].items():
             lines.append(
-                f"  whisper {name:19s} WER {m['wer']:.1%} (LibriVox {m['wer_librivox']:.1%})  "
-                f"'!' {m['exclamations']}  RTF {m['rtf']:.3f}"
+                f"  whisper {name:8s} WER {m['wer']:.1%} (LibriVox {m['wer_librivox']:.1%})  "
+                f"RTF {m['rtf']:.3f}"
             )
         lid = english["language_id"]
         lines.append(

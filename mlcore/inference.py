@@ -49,7 +49,6 @@ from mlcore.transcribe import (
     MAX_UTTERANCE_S,
     MIN_UTTERANCE_S,
     MULTILINGUAL_MODEL_NAME,
-    STYLE_PROMPT,
     Segment,
     WhisperModelError,
     clamp_to_duration,
@@ -387,11 +386,6 @@ class _StageClock:
         self.report(name, 1.0)
 
 
-def _all_english(spans: list[lang.LanguageSpan]) -> bool:
-    """True when the English model alone writes the transcript (no other language found)."""
-    return all(span.language == lang.ENGLISH for span in spans)
-
-
 class Analyzer:
     """Model + tokenizer + Whisper, loaded once; `analyze` may be called many times."""
 
@@ -412,7 +406,6 @@ class Analyzer:
         face: bool = True,
         voice: bool = True,
         face_weight: float = DEFAULT_FACE_WEIGHT,
-        style_prompt: str | None = STYLE_PROMPT,
     ) -> None:
         self.device = torch.device(device or default_device())
         self.checkpoint_path = resolve_checkpoint(checkpoint)
@@ -447,7 +440,6 @@ class Analyzer:
                 "identification needs a multilingual Whisper (e.g. 'base')"
             )
         self.translate_speech = translate_speech
-        self.style_prompt = style_prompt  # English transcription's punctuation style
         one_second = np.sin(np.linspace(0, 2 * np.pi * 150, self.preprocess.sample_rate))
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
@@ -631,8 +623,6 @@ class Analyzer:
                     "following": self.preprocess.context_following,
                 },
                 "transcription": self._transcription_models(spans),
-                # The prompt that set the English transcript's punctuation (None: none).
-                "transcription_prompt": self.style_prompt if _all_english(spans) else None,
                 "language_identification": (
                     f"whisper-{self.multilingual_name}" if self.multilingual_name else None
                 ),
@@ -661,7 +651,8 @@ class Analyzer:
 
     def _transcription_models(self, spans: list[lang.LanguageSpan]) -> str:
         """Which Whisper wrote the transcript (the one `_utterances` chose)."""
-        return f"whisper-{self.whisper_name if _all_english(spans) else self.multilingual_name}"
+        english_only = all(span.language == lang.ENGLISH for span in spans)
+        return f"whisper-{self.whisper_name if english_only else self.multilingual_name}"
 
     def _utterances(
         self,
@@ -680,15 +671,13 @@ class Analyzer:
         if audio is None:
             return [], spans
         segments: list[Segment] = []
-        if _all_english(spans):
-            segments = transcribe(
-                audio, self.whisper, style_prompt=self.style_prompt, progress=report
-            )
+        if all(span.language == lang.ENGLISH for span in spans):
+            segments = transcribe(audio, self.whisper, progress=report)
             if self.multilingual is not None:
                 doubtful = lang.doubtful_stretches(audio, windows[1:], segments)
                 spans = spans + lang.identify_windows(doubtful, self.multilingual)
                 spans = lang.confirm_english(spans, segments)
-        if not _all_english(spans):
+        if not all(span.language == lang.ENGLISH for span in spans):
             known = {span.start for span in spans}
             rest = [window for window in windows if window[0] not in known]
             spans = spans + lang.identify_windows(rest, self.multilingual)

@@ -38,15 +38,6 @@ _SENTENCE_END = (".", "!", "?", "…", '."', '?"', '!"')
 # Where a long segment must be cut, a cut after a sentence end (or a comma, colon, semicolon)
 # is preferred over the nearest word end by up to this many seconds.
 _CUT_PREFERENCE_S = {"sentence": 0.8, "clause": 0.4}
-# Whisper writes the punctuation style of the text it is prompted with. Unprompted, tiny.en
-# almost never writes "!" (2 of 300 MELD dev lines through espeak-ng, whose subtitles hold 98),
-# and the language model leans on "!" (MODEL_CARD.md, "Accuracy through speech"). This prompt,
-# given to every 30 s window, makes it write "!" where the words call for it: 86 lines, 42 of
-# them right, with the word error rate unchanged. It was chosen on the first 300 dev lines out
-# of six prompts; speaking the lines without their exclamation intonation gave the same "!"s,
-# so Whisper puts them from the words, not from espeak-ng's intonation. English only: the
-# multilingual model gets no prompt, so the prompt cannot pull other languages to English.
-STYLE_PROMPT = "So, what do you think? I love it! It's fine. Get out!"
 
 
 class WhisperModelError(Exception):
@@ -192,7 +183,6 @@ def transcribe(
     multilingual: bool = False,
     beam_size: int = 1,
     word_timestamps: bool = True,
-    style_prompt: str | None = STYLE_PROMPT,
     progress: Callable[[float], None] | None = None,
 ) -> list[Segment]:
     """Timed segments of speech in 16 kHz mono float32 `audio`. Silence gives [].
@@ -203,8 +193,7 @@ def transcribe(
     boundaries. Each segment is decoded without the previous text as prompt, which stops
     Whisper's repetition loops. `progress(fraction)` follows the decoded position in the audio.
     `multilingual` (a multilingual model only) detects the language again in every 30 s window,
-    so speech that changes language is written in each language. `style_prompt` (English
-    transcription only; None: none) sets the punctuation style, see STYLE_PROMPT.
+    so speech that changes language is written in each language.
     """
     if audio.size == 0:
         return []
@@ -217,7 +206,6 @@ def transcribe(
         vad_filter=True,
         word_timestamps=word_timestamps,
         condition_on_previous_text=False,
-        **style_options(style_prompt, multilingual),
     )
     total_s = audio.size / model.feature_extractor.sampling_rate
     out = []
@@ -233,16 +221,6 @@ def transcribe(
         )
         out.append(Segment(float(seg.start), float(seg.end), text, words, float(seg.avg_logprob)))
     return out
-
-
-def style_options(style_prompt: str | None, multilingual: bool) -> dict[str, str]:
-    """faster-whisper options that give Whisper `style_prompt` in every window.
-
-    faster-whisper's `initial_prompt` reaches the first 30 s window only when
-    condition_on_previous_text is off (as here); `hotwords` goes into every window's prompt."""
-    if not style_prompt or multilingual:
-        return {}
-    return {"hotwords": style_prompt}
 
 
 # --- Utterances ---

@@ -266,7 +266,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit=args.speech_limit,
             cache_dir=args.speech_cache,
             whisper=args.whisper,
-            style_prompt=args.style_prompt,
             voice_set=args.voices,
             jobs=args.jobs,
             batch_size=args.batch_size,

@@ -34,7 +34,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcore.transcribe import STYLE_PROMPT
 from training.meld import REPO_ROOT, MeldUtterance, read_meld_csv, with_texts
 
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "speech_eval"
@@ -83,13 +82,10 @@ def spoken_text(text: str) -> str | None:
     return text if _SAYABLE.search(text) else None
 
 
-def whisper_tag(spec: str | None, style_prompt: str | None = STYLE_PROMPT) -> str:
-    """The Whisper model's name, and a hash of its style prompt if any, in the cache key."""
+def whisper_tag(spec: str | None) -> str:
+    """The Whisper model's name in the cache key."""
     spec = (spec or "").strip()
-    name = Path(spec).name if spec else "tiny.en"
-    if not style_prompt:
-        return name
-    return f"{name}+prompt:{hashlib.sha1(style_prompt.encode()).hexdigest()[:8]}"
+    return Path(spec).name if spec else "tiny.en"
 
 
 def cache_key(utterance: MeldUtterance, speaking: Speaking, model: str) -> str:
@@ -136,11 +132,10 @@ class TranscriptCache:
 _WORKER: dict = {}
 
 
-def _init_worker(spec: str | None, threads: int, style_prompt: str | None) -> None:
+def _init_worker(spec: str | None, threads: int) -> None:
     from mlcore.transcribe import load_whisper
 
     _WORKER["model"] = load_whisper(spec or None, cpu_threads=threads)
-    _WORKER["style_prompt"] = style_prompt
     _WORKER["dir"] = Path(tempfile.mkdtemp(prefix="speech_eval_"))
 
 
@@ -155,7 +150,7 @@ def speak_and_transcribe(text: str | None, speaking: Speaking) -> dict:
     _speak(text, wav, speaking)
     audio = load_audio(wav, 16_000)
     started = time.process_time()
-    segments = transcribe(audio, _WORKER["model"], style_prompt=_WORKER["style_prompt"])
+    segments = transcribe(audio, _WORKER["model"])
     return {
         "transcript": " ".join(s.text for s in segments).strip(),
         "audio_s": round(audio.size / 16_000, 3),
@@ -234,7 +229,6 @@ def transcribe_lines(
     *,
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     whisper: str | None = None,
-    style_prompt: str | None = STYLE_PROMPT,
     jobs: int = 1,
     voices: Sequence[str] = VOICES,
     save_every: int = 100,
@@ -243,7 +237,7 @@ def transcribe_lines(
     """Each line's transcript through speech, from the cache or made (and cached) now."""
     started = time.perf_counter()
     cache = TranscriptCache(cache_dir)
-    tag = whisper_tag(whisper, style_prompt)
+    tag = whisper_tag(whisper)
     speakings, keys = _speakings_and_keys(utterances, voices, tag)
     todo = [i for i, key in enumerate(keys) if cache.get(key) is None]
     if todo:
@@ -251,13 +245,11 @@ def transcribe_lines(
         threads = max(1, (os.cpu_count() or 1) // jobs)
         work = [(spoken_text(utterances[i].text), speakings[i]) for i in todo]
         if jobs == 1:
-            _init_worker(whisper, threads, style_prompt)
+            _init_worker(whisper, threads)
             results = map(_job, work)
             pool = None
         else:
-            pool = ProcessPoolExecutor(
-                jobs, initializer=_init_worker, initargs=(whisper, threads, style_prompt)
-            )
+            pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(whisper, threads))
             results = pool.map(_job, work, chunksize=4)
         try:
             for done, (i, entry) in enumerate(zip(todo, results, strict=True), start=1):
@@ -288,12 +280,11 @@ def cached_transcripts(
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     *,
     whisper: str | None = None,
-    style_prompt: str | None = STYLE_PROMPT,
     voices: Sequence[str] = VOICES,
 ) -> list[str | None]:
     """Each line's cached transcript (None where the cache has none); nothing is made."""
     cache = TranscriptCache(cache_dir)
-    _, keys = _speakings_and_keys(utterances, voices, whisper_tag(whisper, style_prompt))
+    _, keys = _speakings_and_keys(utterances, voices, whisper_tag(whisper))
     entries = [cache.get(key) for key in keys]
     return [None if e is None else e["transcript"] for e in entries]
 
@@ -332,7 +323,6 @@ def through_speech_metrics(
     limit: int | None = None,
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     whisper: str | None = None,
-    style_prompt: str | None = STYLE_PROMPT,
     voice_set: str = "eval",
     jobs: int = 1,
     batch_size: int = 128,
@@ -348,12 +338,7 @@ def through_speech_metrics(
     context = (preprocess.context_utterances, preprocess.context_following)
     lines = fixed_subset(read_meld_csv(split_csv, *context), limit)
     run = transcribe_lines(
-        lines,
-        cache_dir=cache_dir,
-        whisper=whisper,
-        style_prompt=style_prompt,
-        jobs=jobs,
-        voices=VOICE_SETS[voice_set],
+        lines, cache_dir=cache_dir, whisper=whisper, jobs=jobs, voices=VOICE_SETS[voice_set]
     )
     spoken = with_texts(lines, run.transcripts, *context)
     options = {"device": torch_device, "batch_size": batch_size, "progress": progress}
@@ -368,7 +353,7 @@ def through_speech_metrics(
         "model_version": info.model_version,
         "split_csv": str(split_csv),
         "lines": len(lines),
-        "whisper": whisper_tag(whisper, style_prompt),
+        "whisper": whisper_tag(whisper),
         "voice_set": voice_set,
         "gold_text": gold,
         "through_speech": speech,
@@ -461,7 +446,6 @@ def dialogue_metrics(
     *,
     dialogues: int = 20,
     whisper: str | None = None,
-    style_prompt: str | None = STYLE_PROMPT,
     voice_set: str = "eval",
     progress: bool = True,
 ) -> dict:
@@ -475,9 +459,7 @@ def dialogue_metrics(
     from training.evaluate import metrics_from_predictions
 
     neutral = (EMOTIONS.index("neutral"), SENTIMENTS.index("neutral"))
-    analyzer = Analyzer(
-        checkpoint, whisper_model=whisper, style_prompt=style_prompt, face=False, voice=False
-    )
+    analyzer = Analyzer(checkpoint, whisper_model=whisper, face=False, voice=False)
     by_dialogue: dict[int, list[MeldUtterance]] = {}
     for line in read_meld_csv(split_csv):
         if line.dialogue_id in by_dialogue or len(by_dialogue) < dialogues:
@@ -520,7 +502,6 @@ def end_to_end_metrics(
     *,
     limit: int = 100,
     whisper: str | None = None,
-    style_prompt: str | None = STYLE_PROMPT,
     progress: bool = True,
 ) -> dict:
     """The product end to end on the first `limit` lines: each line spoken (its voice and
@@ -532,9 +513,7 @@ def end_to_end_metrics(
     from mlcore.labels import EMOTIONS, SENTIMENTS
     from training.evaluate import metrics_from_predictions
 
-    analyzer = Analyzer(
-        checkpoint, whisper_model=whisper, style_prompt=style_prompt, face=False, voice=False
-    )
+    analyzer = Analyzer(checkpoint, whisper_model=whisper, face=False, voice=False)
     lines = fixed_subset(read_meld_csv(split_csv), limit)
     predictions = {task: {"true": [], "pred": []} for task in ("emotion", "sentiment")}
     predictions["dropped"] = 0
@@ -628,14 +607,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-limit", type=int, help="the first N lines only (default all)")
     parser.add_argument("--speech-cache", default=str(DEFAULT_CACHE_DIR), help="transcript cache")
     parser.add_argument("--whisper", help="Whisper model (default: the packaged tiny.en)")
-    parser.add_argument(
-        "--no-style-prompt",
-        dest="style_prompt",
-        action="store_const",
-        const=None,
-        default=STYLE_PROMPT,
-        help="transcribe without the product's punctuation prompt (mlcore.transcribe)",
-    )
     parser.add_argument("--jobs", type=int, default=1, help="transcription processes")
     parser.add_argument(
         "--voices",
@@ -656,7 +627,6 @@ def _beside_same_lines(
         limit=product["lines"],
         cache_dir=args.speech_cache,
         whisper=args.whisper,
-        style_prompt=args.style_prompt,
         voice_set=voice_set,
         device=args.device,
         progress=False,
@@ -707,7 +677,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines,
             cache_dir=args.speech_cache,
             whisper=args.whisper,
-            style_prompt=args.style_prompt,
             jobs=args.jobs,
             voices=VOICE_SETS[args.transcribe_only],
         )
@@ -724,18 +693,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit=args.speech_limit,
         cache_dir=args.speech_cache,
         whisper=args.whisper,
-        style_prompt=args.style_prompt,
         voice_set=args.voices,
         jobs=args.jobs,
         device=args.device,
     )
     if args.end_to_end:
         e2e = end_to_end_metrics(
-            args.checkpoint,
-            args.split_csv,
-            limit=args.end_to_end,
-            whisper=args.whisper,
-            style_prompt=args.style_prompt,
+            args.checkpoint, args.split_csv, limit=args.end_to_end, whisper=args.whisper
         )
         # end_to_end_metrics speaks with the evaluation's espeak-ng voices.
         result["end_to_end"] = _beside_same_lines(args, e2e, "eval", ("no_speech",))
@@ -745,7 +709,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.split_csv,
             dialogues=args.dialogues,
             whisper=args.whisper,
-            style_prompt=args.style_prompt,
             voice_set=args.voices,
         )
         result["dialogues"] = _beside_same_lines(

@@ -12,7 +12,7 @@ import pytest
 from mlcore import language as lang
 from mlcore import testmedia
 from mlcore.inference import Analyzer
-from mlcore.transcribe import STYLE_PROMPT, Segment, Word, load_whisper
+from mlcore.transcribe import Segment, Word, load_whisper
 from mlcore.weights import WHISPER_BASE, WeightsError, file_sha256, model_dir
 
 GERMAN = (
@@ -206,7 +206,6 @@ def test_a_german_video_is_identified_translated_and_said_so(text_checkpoint, ge
     assert all(u.emotion is not None for u in result.utterances)
     text = result.channels["text"]
     assert text["transcription"] == "whisper-base"
-    assert text["transcription_prompt"] is None  # no English prompt for other languages
     assert text["language_identification"] == "whisper-base"
     assert text["translated_utterances"] == len(result.utterances)
     assert "German" in text["note"] and "translation" in text["note"]
@@ -260,7 +259,6 @@ def test_english_keeps_the_english_model(text_checkpoint, tmp_path):
     result = analyzer.analyze(clip)
     assert result.language == "en"
     assert result.channels["text"]["transcription"] == "whisper-tiny.en"
-    assert result.channels["text"]["transcription_prompt"] == STYLE_PROMPT
     context = analyzer.preprocess
     assert result.channels["text"]["context"] == {
         "previous": context.context_utterances,

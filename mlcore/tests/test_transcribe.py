@@ -11,7 +11,6 @@ from mlcore import testmedia
 from mlcore.media import load_audio
 from mlcore.tests.conftest import SPOKEN_WORDS
 from mlcore.transcribe import (
-    STYLE_PROMPT,
     Segment,
     WhisperModelError,
     Word,
@@ -19,7 +18,6 @@ from mlcore.transcribe import (
     load_whisper,
     resolve_model,
     segments_to_utterances,
-    style_options,
     transcribe,
     whisper_device,
 )
@@ -49,43 +47,6 @@ def test_transcript_of_a_clip_with_pauses(analyzer, talking_clip):
     assert starts == sorted(starts)
     assert all(s.words for s in segments)  # word timestamps are on
     assert fractions and all(0 <= f <= 1 for f in fractions)
-
-
-# MELD dev lines whose "!" tiny.en drops unprompted and writes with the style prompt (espeak-ng
-# voice and speed as training.speech_eval speaks them).
-EXCLAIMED = [
-    ("This is disgusting!", "en-gb+f2", 160),
-    ("Oh shoot!", "en-us+f3", 150),
-    ("This is totally your fault!", "en-gb+f2", 175),
-]
-
-
-def test_the_style_prompt_makes_whisper_write_exclamation_marks(analyzer, tmp_path):
-    def heard(style_prompt: str | None) -> list[str]:
-        texts = []
-        for i, (line, voice, wpm) in enumerate(EXCLAIMED):
-            wav = testmedia.make_speech_wav(
-                line, tmp_path / f"{i}.wav", voice=voice, words_per_minute=wpm
-            )
-            audio = np.pad(load_audio(wav), 4_800)  # 0.3 s of silence either side
-            segments = transcribe(audio, analyzer.whisper, style_prompt=style_prompt)
-            texts.append(" ".join(s.text for s in segments))
-        return texts
-
-    prompted, plain = heard(STYLE_PROMPT), heard(None)
-    assert sum(t.count("!") for t in prompted) >= 2, prompted
-    assert sum(t.count("!") for t in plain) == 0, plain
-    assert [_words(t) for t in prompted] == [_words(t) for t in plain]  # the same words
-    assert not any(
-        _words(STYLE_PROMPT) & _words(t) - _words(line)
-        for t, (line, *_) in zip(prompted, EXCLAIMED, strict=True)
-    )
-
-
-def test_the_style_prompt_goes_to_every_english_window_only():
-    assert style_options(STYLE_PROMPT, multilingual=False) == {"hotwords": STYLE_PROMPT}
-    assert style_options(STYLE_PROMPT, multilingual=True) == {}
-    assert style_options(None, multilingual=False) == {}
 
 
 def test_silence_and_empty_audio_give_no_segments(analyzer):
