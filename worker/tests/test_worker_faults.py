@@ -35,6 +35,16 @@ def _pool_children(worker: subprocess.Popen) -> list[int]:
     return [int(pid) for pid in out.stdout.split()]
 
 
+def _pids_running_analyses() -> set[int]:
+    """The pool processes running a task right now, as the workers themselves report them
+    (Celery's remote `inspect active`): a pool process picked at random may be idle, or still
+    loading the model after a respawn, and killing it loses no job."""
+    from config.celery import app
+
+    active = app.control.inspect(timeout=1.0).active() or {}
+    return {task["worker_pid"] for tasks in active.values() for task in tasks}
+
+
 def _submit(user: User, clip, count: int) -> list[str]:
     ids = []
     for _ in range(count):
@@ -91,7 +101,9 @@ def test_fifty_jobs_with_five_sigkills(
             return
         if not AnalysisJob.objects.filter(status=JobStatus.RUNNING, progress__gt=0).exists():
             return
-        children = [pid for w in workers for pid in _pool_children(w)]
+        children = sorted(
+            {pid for w in workers for pid in _pool_children(w)} & _pids_running_analyses()
+        )
         if children:
             victim = rng.choice(children)
             os.kill(victim, signal.SIGKILL)
@@ -102,7 +114,7 @@ def test_fifty_jobs_with_five_sigkills(
     assert len(kills) == 5
     assert all(w.poll() is None for w in workers), "a worker main process died"
     _assert_each_succeeded_once(ids, jobs)
-    # Killed jobs were redelivered: more attempts than jobs.
+    # Killed jobs were redelivered: more attempts than jobs (55 when every kill lands mid-job).
     assert sum(j.attempts for j in jobs) > 50
 
 
