@@ -667,7 +667,8 @@ class Analyzer:
         `spans` holds the first window's language. English (or no identification): the English
         model transcribes, and only the later windows whose transcript reads unlike English are
         identified. Any other language anywhere: every window is identified and the multilingual
-        model transcribes, writing each window in its own language."""
+        model transcribes, writing each window in its own language. An utterance that spans of
+        two languages overlap is then identified on its own (`lang.disputed_utterances`)."""
         if audio is None:
             return [], spans
         segments: list[Segment] = []
@@ -684,7 +685,11 @@ class Analyzer:
             segments = transcribe(audio, self.multilingual, multilingual=True, progress=report)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
-        return [u for u in clamped if u.end > u.start], sorted(spans, key=lambda s: s.start)
+        utterances = [u for u in clamped if u.end > u.start]
+        if self.multilingual is not None:
+            disputed = lang.disputed_utterances(audio, utterances, spans)
+            spans = spans + lang.identify_windows(disputed, self.multilingual)
+        return utterances, sorted(spans, key=lambda s: s.start)
 
     def _features(
         self,

@@ -5,7 +5,8 @@ Whisper (base by default, `mlcore.weights.WHISPER_BASE`) identifies the spoken l
 stretch of speech: Silero VAD (shipped with faster-whisper) finds the speech, consecutive speech
 is packed into windows of up to 30 s (what Whisper's encoder reads at once), and a window gets
 Whisper's language probabilities. An utterance takes the language of the narrowest identified
-stretch that covers most of it (`language_at`).
+stretch that covers most of it (`language_at`); one that stretches of different languages
+overlap is identified on its own (`disputed_utterances`).
 English videos pay for one window only: the first is always identified, later speech only where
 the English model's transcript of it reads unlike English (`doubtful_stretches`), so a change of
 language is still found.
@@ -179,6 +180,23 @@ def language_at(spans: list[LanguageSpan], start: float, end: float) -> Language
         return (shared(span), -max(span.start - end, start - span.end, 0.0))
 
     return max(spans, key=overlap)
+
+
+def disputed_utterances(
+    audio: np.ndarray, utterances: list[Segment], spans: list[LanguageSpan]
+) -> list[Window]:
+    """The utterances that spans of different languages overlap, as windows to identify on their
+    own. A doubtful stretch is where the English model's words were unsure, which may be a
+    second of an utterance whose other seconds it wrote with confident (wrong) words; the
+    utterance would then take its 30 s window's language (`language_at`) and be read untranslated.
+    Identified alone, it becomes the narrowest span covering itself, so its own language wins."""
+    out: list[Window] = []
+    for utterance in utterances:
+        heard = {s.language for s in spans if s.end > utterance.start and s.start < utterance.end}
+        if len(heard) > 1:
+            lo, hi = utterance.start, min(utterance.end, utterance.start + WINDOW_S)
+            out.append((lo, hi, audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]))
+    return out
 
 
 def main_language(spans: list[LanguageSpan]) -> tuple[str, float] | None:

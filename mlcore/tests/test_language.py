@@ -120,6 +120,23 @@ def test_a_stretch_identified_on_its_own_wins_over_its_window():
     assert lang.language_at(spans, 10, 21).language == "en"
 
 
+def test_an_utterance_two_languages_overlap_is_identified_on_its_own():
+    # Seen on a mixed video: the English model was unsure of 1.3 s of an 8 s German utterance,
+    # so only that second was identified as German, and the utterance took its window's English.
+    audio = np.arange(16000 * 60, dtype=np.float32)
+    spans = [lang.LanguageSpan(0.2, 30.2, "en", 0.96), lang.LanguageSpan(30.2, 48.6, "en", 0.86)]
+    spans += [lang.LanguageSpan(44.65, 45.99, "de", 0.93)]
+    utterances = [Segment(37.4, 39.4, "Thank you."), Segment(39.4, 47.5, "Ich bin heute...")]
+    assert lang.language_at(spans, 39.4, 47.5).language == "en"  # the window's, before
+    disputed = lang.disputed_utterances(audio, utterances, spans)
+    assert [(s, e) for s, e, _ in disputed] == [(39.4, 47.5)]  # not the English one beside it
+    assert np.array_equal(disputed[0][2], audio[int(39.4 * 16000) : int(47.5 * 16000)])
+    identified = [*spans, lang.LanguageSpan(39.4, 47.5, "de", 0.98)]
+    assert lang.language_at(identified, 39.4, 47.5).language == "de"
+    # One language everywhere: nothing to identify again.
+    assert lang.disputed_utterances(audio, utterances, spans[:2]) == []
+
+
 def test_uncertain_english_is_confirmed_by_a_confident_english_transcript():
     spans = [lang.LanguageSpan(0, 5, "en", 0.3), lang.LanguageSpan(5, 9, "en", 0.35)]
     spans += [lang.LanguageSpan(9, 12, "de", 0.4)]
