@@ -117,6 +117,10 @@ def _word_probability(segment: Segment) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
+def _window(audio: np.ndarray, start: float, end: float) -> Window:
+    return float(start), float(end), audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+
+
 def doubtful_stretches(
     audio: np.ndarray, windows: list[Window], segments: list[Segment]
 ) -> list[Window]:
@@ -138,7 +142,7 @@ def doubtful_stretches(
     for start, end in stretches:
         for lo in np.arange(start, end, WINDOW_S):
             hi = min(lo + WINDOW_S, end)
-            out.append((float(lo), float(hi), audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]))
+            out.append(_window(audio, lo, hi))
     silent = [w for w in windows if not any(s.end > w[0] and s.start < w[1] for s in segments)]
     return sorted(out + silent, key=lambda w: w[0])
 
@@ -194,8 +198,9 @@ def disputed_utterances(
     for utterance in utterances:
         heard = {s.language for s in spans if s.end > utterance.start and s.start < utterance.end}
         if len(heard) > 1:
-            lo, hi = utterance.start, min(utterance.end, utterance.start + WINDOW_S)
-            out.append((lo, hi, audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]))
+            out.append(
+                _window(audio, utterance.start, min(utterance.end, utterance.start + WINDOW_S))
+            )
     return out
 
 
