@@ -67,7 +67,7 @@ def redis_broker_url() -> str:
 
 @pytest.fixture
 def celery_worker(redis_broker_url: str, transactional_db) -> Iterator[object]:
-    """A real Celery worker (celery's testing worker, in a thread) consuming both queues from
+    """A real Celery worker (celery's testing worker, in a thread) consuming all queues from
     the real Redis broker. Tests using it must use committed data (transactional_db)."""
     from celery.contrib.testing.worker import start_worker
 
@@ -79,7 +79,7 @@ def celery_worker(redis_broker_url: str, transactional_db) -> Iterator[object]:
         pool="solo",
         concurrency=1,
         perform_ping_check=False,
-        queues=["default", "inference"],
+        queues=["default", "inference", "webhooks"],
         loglevel="WARNING",
         shutdown_timeout=30,
     ) as worker:

@@ -1,6 +1,7 @@
 """The Celery app: configured from Django settings (CELERY_*), tasks autodiscovered from apps.
 
-Two queues: `default` (light work) and `inference` (the model; GPU workers consume it)."""
+Three queues: `default` (light work), `inference` (the model; GPU workers consume it) and
+`webhooks` (callbacks to integrators, on a worker of their own that never loads the model)."""
 
 import os
 
@@ -11,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 app = Celery("video_sentiment")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("inference"))
+app.conf.task_queues = (Queue("default"), Queue("inference"), Queue("webhooks"))
 app.autodiscover_tasks()
 # Run with `celery -A config beat` (one per deployment): the reaper rescues lost/stuck jobs.
 app.conf.beat_schedule = {

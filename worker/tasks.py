@@ -46,7 +46,9 @@ def analyze_video(self, job_id: str) -> None:
     bind=True,
     name="worker.tasks.deliver_webhook",
     max_retries=None,  # webhooks.services counts the attempts (WEBHOOK_MAX_ATTEMPTS)
-    soft_time_limit=120,  # a receiver that trickles its answer must not hold a worker
+    # Only a backstop: each request has its own whole-request deadline (WEBHOOK_DEADLINE_S).
+    soft_time_limit=settings.WEBHOOK_TASK_SOFT_TIME_LIMIT_S,
+    time_limit=settings.WEBHOOK_TASK_TIME_LIMIT_S,
 )
 def deliver_webhook(self, delivery_id: str) -> None:
     """One attempt at a job's callback; a failed one comes back after the backoff."""

@@ -154,8 +154,13 @@ else:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 3600)
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ("default", "inference")
-CELERY_TASK_ROUTES = {"worker.tasks.analyze_video": {"queue": "inference"}}
+CELERY_TASK_QUEUES_NAMES = ("default", "inference", "webhooks")
+# Callbacks wait on other people's servers: their own queue and worker, so analyses never queue
+# behind them.
+CELERY_TASK_ROUTES = {
+    "worker.tasks.analyze_video": {"queue": "inference"},
+    "worker.tasks.deliver_webhook": {"queue": "webhooks"},
+}
 CELERY_TASK_IGNORE_RESULT = True  # results live in our own tables
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
@@ -275,6 +280,11 @@ WORKER_PRELOAD_MODEL = env.bool("WORKER_PRELOAD_MODEL", default=True)
 # deployment whose integrators live on its own network).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=5.0)  # connect, and each read
+# The whole request (connect, send, headers and body): a trickling receiver is cut off here.
+WEBHOOK_DEADLINE_S = env.float("WEBHOOK_DEADLINE_S", default=10.0)
+# The delivery task's limits are only a backstop behind that deadline (time to record the attempt).
+WEBHOOK_TASK_SOFT_TIME_LIMIT_S = WEBHOOK_DEADLINE_S + 20
+WEBHOOK_TASK_TIME_LIMIT_S = WEBHOOK_DEADLINE_S + 30
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 # Backoff: base x 2^(attempt-1), capped: 30 s, 1, 2, 4, 8 min by default.
 WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=30.0)

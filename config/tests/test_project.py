@@ -22,8 +22,8 @@ def test_no_missing_migrations():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
-def test_celery_has_default_and_inference_queues():
-    assert {q.name for q in app.conf.task_queues} == {"default", "inference"}
+def test_celery_has_default_inference_and_webhooks_queues():
+    assert {q.name for q in app.conf.task_queues} == {"default", "inference", "webhooks"}
     assert app.conf.task_default_queue == "default"
     assert app.conf.worker_prefetch_multiplier == 1
 

@@ -5,9 +5,11 @@ real Celery worker and the real Redis broker."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -27,7 +29,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _ended_with_callback(make_job, url: str) -> WebhookDelivery:
-    job = make_job(callback_url=url)
+    """A running job canceled: its callback is recorded, not yet sent."""
+    job = make_job(callback_url=url, status=JobStatus.RUNNING, started_at=timezone.now())
     assert cancel_job(job)
     return WebhookDelivery.objects.get(job=job)
 
@@ -214,7 +217,7 @@ def test_connection_goes_to_the_checked_address(receiver, allow_loopback, monkey
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr("socket.getaddrinfo", numeric_only)
-    status = services.post(target, b"{}", {"Content-Type": "application/json"}, 2.0)
+    status = services.post(target, b"{}", {"Content-Type": "application/json"}, 2.0, 5.0)
     assert status == 200 and receiver.received[0].headers["Host"].startswith("localhost")
 
 
@@ -263,11 +266,14 @@ def test_lost_deliveries_are_sent_again(make_job, receiver, allow_loopback, monk
     assert services.resend_lost_deliveries() == 1 and sent == [delivery.pk]
 
 
-def test_the_task_is_on_the_default_queue():
+def test_callbacks_have_a_queue_of_their_own():
+    """Analyses never wait behind a slow receiver: callbacks go to `webhooks`, which scripts/run
+    and compose serve with a worker of its own."""
     from config.celery import app
 
     assert deliver_webhook.name == "worker.tasks.deliver_webhook"
-    assert app.amqp.router.route({}, deliver_webhook.name)["queue"].name == "default"
+    assert app.amqp.router.route({}, deliver_webhook.name)["queue"].name == "webhooks"
+    assert app.amqp.router.route({}, "worker.tasks.analyze_video")["queue"].name == "inference"
 
 
 @pytest.mark.postgres
@@ -276,9 +282,10 @@ def test_the_task_is_on_the_default_queue():
 def test_through_a_real_worker_500_then_200(
     postgres, celery_worker, make_job, user, api, receiver, allow_loopback
 ):
-    """Cancel through the API; the worker delivers, retries after the backoff, and records it."""
+    """Cancel a running job through the API; the worker delivers, retries after the backoff,
+    and records it."""
     receiver.script = [500, 200]
-    job = make_job(callback_url=receiver.url)
+    job = make_job(callback_url=receiver.url, status=JobStatus.RUNNING, started_at=timezone.now())
     assert api.delete(reverse("api-analysis", args=[job.pk])).status_code == 204
     first, second = receiver.wait_for(2, timeout_s=60)
     for request in (first, second):
@@ -296,3 +303,112 @@ def test_through_a_real_worker_500_then_200(
     assert [a.status_code for a in attempts] == [500, 200]
     # The second attempt waited for the backoff (0.2 s here).
     assert (attempts[1].started_at - attempts[0].started_at).total_seconds() >= 0.2
+
+
+def test_a_job_canceled_before_it_ran_sends_nothing(make_job, receiver, allow_loopback):
+    """Submit-and-cancel costs nothing, so it must not buy a request to any address."""
+    job = make_job(callback_url=receiver.url)
+    assert cancel_job(job)
+    assert not WebhookDelivery.objects.filter(job=job).exists()
+
+
+@pytest.fixture
+def trickler():
+    """A receiver that answers one header line every 0.3 s and never finishes: each read is
+    quick, so only a deadline on the whole request stops it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                give_up = time.monotonic() + 6  # then answer: a client without a deadline waits
+                while not stop.is_set() and time.monotonic() < give_up:
+                    try:
+                        conn.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        break
+                    time.sleep(0.3)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"Content-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline(make_job, trickler, allow_loopback):
+    allow_loopback.WEBHOOK_TIMEOUT_S = 1.0  # every read is answered well within this
+    allow_loopback.WEBHOOK_DEADLINE_S = 1.5
+    delivery = _ended_with_callback(make_job, trickler)
+    started = time.monotonic()
+    assert services.attempt_delivery(delivery.pk) is not None  # a failure, retried
+    assert time.monotonic() - started < 5
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code is None
+    assert "no complete answer within 1.5 s" in attempt.error
+    delivery.refresh_from_db()
+    assert delivery.attempt_count == 1 and delivery.status == DeliveryStatus.PENDING
+
+
+def test_a_time_limit_is_recorded_as_an_attempt(make_job, receiver, allow_loopback, monkeypatch):
+    """Celery raises SoftTimeLimitExceeded inside the task: the attempt is still recorded."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def over_time(*args: object, **kwargs: object) -> int:
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "post", over_time)
+    delivery = _ended_with_callback(make_job, receiver.url)
+    assert services.attempt_delivery(delivery.pk) is not None
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.number == 1 and "time limit" in attempt.error
+
+
+def test_lost_attempts_count_and_end_the_delivery(make_job, receiver, allow_loopback, monkeypatch):
+    """A worker killed mid-attempt records nothing: the attempt was counted when claimed, the
+    reaper records it as lost, and the resends stop at WEBHOOK_MAX_ATTEMPTS."""
+    allow_loopback.WEBHOOK_MAX_ATTEMPTS = 2
+    sent = []
+    monkeypatch.setattr(services, "send", sent.append)
+    delivery = _ended_with_callback(make_job, receiver.url)
+
+    def lose_an_attempt() -> None:
+        assert services._claim(delivery.pk) is not None  # claimed, then the worker died
+        long_ago = timezone.now() - timezone.timedelta(hours=1)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=long_ago)
+
+    lose_an_attempt()
+    assert services.resend_lost_deliveries() == 1 and sent == [delivery.pk]
+    lose_an_attempt()
+    assert services.resend_lost_deliveries() == 0 and sent == [delivery.pk]
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempt_count == 2
+    errors = [a.error for a in delivery.attempts.order_by("number")]
+    assert errors == [services.LOST_ATTEMPT_ERROR] * 2
+    assert services.resend_lost_deliveries() == 0  # ended: never sent again
+
+
+def test_the_lease_outlives_the_task(make_job, receiver, allow_loopback):
+    """A claimed attempt keeps its delivery longer than the task can run, so no second attempt
+    starts beside a live one."""
+    from worker.tasks import deliver_webhook
+
+    assert services.lease_s() > deliver_webhook.time_limit >= deliver_webhook.soft_time_limit
+    delivery = _ended_with_callback(make_job, receiver.url)
+    assert services._claim(delivery.pk) == 1
+    assert services._claim(delivery.pk) is None
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() + timezone.timedelta(seconds=2)
+    )
+    assert services.attempt_delivery(delivery.pk) is None and receiver.received == []

@@ -35,13 +35,22 @@ from webhooks.services import CallbackRefused, is_forbidden_address, resolve_tar
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "::",
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "64:ff9b:1::a00:5",  # local-use NAT64 of 10.0.0.5
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
     ],
 )
 def test_forbidden_addresses(address):
     assert is_forbidden_address(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"],
+)
 def test_public_addresses(address):
     assert not is_forbidden_address(address)
 
@@ -78,6 +87,8 @@ def test_invalid_urls_are_refused(url):
         "http://169.254.169.254/latest/meta-data/",
         "http://0x7f000001/",  # 127.0.0.1 spelt as a number
         "http://[::ffff:127.0.0.1]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[2002:7f00:1::1]/",
     ],
 )
 def test_private_targets_are_refused_by_default(settings, url):
@@ -86,6 +97,17 @@ def test_private_targets_are_refused_by_default(settings, url):
         services.validate_callback_url(url)
     assert refused.value.code == "callback_url_forbidden"
     assert "public addresses only" in refused.value.message
+
+
+def test_a_refusal_does_not_reveal_the_address_a_name_resolved_to(settings):
+    """Telling which private address a name resolved to would answer DNS questions about our
+    own network."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(CallbackRefused) as refused:
+        services.validate_callback_url("http://localhost:8000/hook")
+    shown = refused.value.message + str(refused.value.details)
+    assert "localhost" in shown
+    assert "127.0.0.1" not in shown and "::1" not in shown
 
 
 def test_private_targets_allowed_by_the_setting(settings):
