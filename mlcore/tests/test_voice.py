@@ -93,3 +93,31 @@ def test_relative_intensity_formula_and_its_bounds():
     assert out[4].relative_intensity == pytest.approx(0.5)  # 0.5 * (6 dB / 6 dB) + 0
     assert out[5].relative_intensity == 1.0  # clipped
     assert out[6].relative_intensity == pytest.approx(1.0)  # loudness only, at full weight
+
+
+def test_tracks_skip_long_pauses_and_stay_bounded():
+    """pyin runs over nearby utterances together, not over long silences, and never over more
+    than TRACK_MAX_S at once (memory on a long video)."""
+    from mlcore.voice import TRACK_GAP_S, TRACK_MAX_S, _track_groups
+
+    close = [Segment(0.0, 2.0, "a"), Segment(2.5, 4.0, "b")]
+    far = Segment(4.0 + TRACK_GAP_S + 0.5, 9.0, "c")
+    assert _track_groups([far, *close]) == [[1, 2], [0]]  # time order, split at the pause
+    steady = [Segment(t, t + 4.0, "x") for t in np.arange(0.0, 3 * TRACK_MAX_S, 5.0)]
+    groups = _track_groups(steady)
+    assert len(groups) >= 3
+    for group in groups:
+        assert steady[group[-1]].end - steady[group[0]].start <= TRACK_MAX_S
+
+
+def test_utterances_far_apart_measure_as_they_would_alone(tmp_path):
+    calm = _speech(tmp_path, "calm", pitch=40)
+    gap = np.zeros(5 * RATE, dtype=np.float32)
+    track = np.concatenate([calm, gap, calm])
+    second_start = (calm.size + gap.size) / RATE
+    spans = [_whole(calm), Segment(second_start, second_start + calm.size / RATE, SENTENCE)]
+    first, second = measure_all(track, RATE, spans)
+    alone = measure(calm, RATE, _whole(calm))
+    for p in (first, second):
+        assert p.pitch_median_hz == pytest.approx(alone.pitch_median_hz, rel=0.02)
+        assert p.loudness_dbfs == pytest.approx(alone.loudness_dbfs, abs=0.2)
