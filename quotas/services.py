@@ -225,11 +225,13 @@ def charge_analysis(user: User, job: AnalysisJob, video: Video) -> UsageRecord:
 
 def refund_job(job_id: object, reason: str) -> bool:
     """A job ended failed or canceled: give its analysis back (the row stays, marked).
-    Idempotent."""
+    Idempotent. Never for a job whose results were produced (whatever the caller thinks)."""
+    from videos.models import JobStatus
+
     return bool(
-        UsageRecord.objects.filter(job_id=job_id, refunded_at__isnull=True).update(
-            refunded_at=timezone.now(), refund_reason=reason[:64]
-        )
+        UsageRecord.objects.filter(job_id=job_id, refunded_at__isnull=True)
+        .exclude(job__status=JobStatus.SUCCEEDED)
+        .update(refunded_at=timezone.now(), refund_reason=reason[:64])
     )
 
 

@@ -11,8 +11,10 @@ write first and read second, in the shared cache:
   token is marked abandoned (and refuses to start when it already is).
 
 Whichever comes second sees the other's write, so an abandoned upload never keeps a job.
-Withdrawing cancels the job (a worker that took it stops), refunds it and deletes it with its
-video: the user left before seeing it. The ledger row stays, refunded, for audit."""
+Withdrawing refunds a job that is still queued and never started and deletes it with its video:
+the user left before seeing it. The ledger row stays, refunded, for audit. A job a worker has
+started (or finished) is never withdrawn: the token is still valid for an hour, and replaying
+the beacon after downloading the results must not make the analysis free."""
 
 from __future__ import annotations
 
@@ -20,11 +22,11 @@ import logging
 import re
 
 from django.core.cache import cache
+from django.db import transaction
 
 from quotas import services as quotas
-from videos import services
 from videos.errors import UploadRejected
-from videos.models import AnalysisJob
+from videos.models import AnalysisJob, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,18 @@ def abandon(user, token: str) -> bool:
 
 
 def withdraw(job_id: object) -> bool:
-    job = AnalysisJob.objects.filter(pk=job_id).select_related("video").first()
-    if job is None:
-        return False
-    # Refund first: the refund keeps its first reason, and cancel_job refunds as "canceled".
-    quotas.refund_job(job.pk, REFUND_REASON)
-    services.cancel_job(job)
-    job.video.delete()  # the job with it; the stored file after commit
+    """Refund and delete the job if it is still queued and no worker ever started it; False (and
+    nothing changed) otherwise."""
+    with transaction.atomic():
+        job = (
+            AnalysisJob.objects.select_for_update()
+            .filter(pk=job_id, status=JobStatus.QUEUED, started_at__isnull=True)
+            .select_related("video")
+            .first()
+        )
+        if job is None:
+            return False
+        quotas.refund_job(job.pk, REFUND_REASON)
+        job.video.delete()  # the job with it; the stored file after commit
     log.info("job %s withdrawn: its upload page was left", job_id)
     return True

@@ -328,3 +328,12 @@ def test_the_web_form_shows_the_quota_refusal(client, user, make_plan, media_roo
     assert response.status_code == 400
     assert "0 of your 0 analyses this month" in response.content.decode()
     assert not AnalysisJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_job_with_results_is_never_refunded(user):
+    """Whatever path asks (an abandon beacon replayed, a bug): produced results stay charged."""
+    job = charged_job(user, status=JobStatus.SUCCEEDED)
+    assert services.refund_job(job.pk, "upload_abandoned") is False
+    assert UsageRecord.objects.get(job=job).refunded_at is None
+    assert services.usage_summary(user).used.analyses == 1

@@ -288,3 +288,24 @@ def _alert(browser):
         return alert
     except NoAlertPresentException:
         return None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", ["running", "succeeded", "failed"])
+def test_a_beacon_never_withdraws_a_job_a_worker_started(
+    client, user, media_root, talking_clip, inference_queue, status
+):
+    """The token stays valid for an hour: replaying the beacon after the results were read must
+    not refund (or delete) the analysis."""
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    job_id = _submit(api, talking_clip, TOKEN).json()["id"]
+    AnalysisJob.objects.filter(pk=job_id).update(status=status, started_at=timezone.now())
+    client.force_login(user)
+    assert client.post(reverse("upload-abandon"), {"token": TOKEN}).status_code == 204
+    job = AnalysisJob.objects.get(pk=job_id)
+    assert job.status == status
+    assert UsageRecord.objects.get(job_id=job_id).refunded_at is None
