@@ -8,7 +8,7 @@ import os
 from celery import Celery
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")  # DEBUG off
 
 app = Celery("video_sentiment")
 app.config_from_object("django.conf:settings", namespace="CELERY")

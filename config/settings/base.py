@@ -2,6 +2,9 @@
 (django-environ); with nothing set, the embedded defaults run on one machine: SQLite and local
 files under var/, and a Celery broker on the filesystem that needs no server."""
 
+import os
+import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -14,7 +17,27 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "static").mkdir(exist_ok=True)  # whitenoise warns when STATIC_ROOT is missing
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-change-me")
+
+def _kept_secret_key(path: Path) -> str:
+    """A random key made once and kept in `path` (readable by this user only): with no
+    DJANGO_SECRET_KEY set, sessions and signatures still rest on a secret nobody else knows.
+    O_EXCL: of the web server and the worker starting together, one writes and both read it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    for _ in range(50):  # the other process may be between its create and its write
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it or set DJANGO_SECRET_KEY")
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _kept_secret_key(VAR_DIR / "secret_key")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

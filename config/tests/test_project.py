@@ -144,3 +144,59 @@ def test_deployment_files_ship_no_secret():
     line = next(x for x in compose.splitlines() if "DJANGO_SECRET_KEY:" in x)
     assert "${DJANGO_SECRET_KEY:?" in line  # compose refuses to start without one
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_without_a_secret_key_one_is_made_once_and_kept(tmp_path, monkeypatch):
+    """No DJANGO_SECRET_KEY: a random key in var/secret_key (this user only), the same on every
+    start, never the old public default."""
+    import importlib
+    import stat
+
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    from config.settings import base
+
+    try:
+        first = importlib.reload(base).SECRET_KEY
+        kept = tmp_path / "secret_key"
+        assert len(first) >= 50 and first != "dev-insecure-change-me"
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert importlib.reload(base).SECRET_KEY == first  # a restart keeps sessions valid
+        monkeypatch.setenv("DJANGO_SECRET_KEY", "from-the-environment")
+        assert importlib.reload(base).SECRET_KEY == "from-the-environment"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(base)
+
+
+SHOW_SETTINGS = "from django.conf import settings; print(settings.SETTINGS_MODULE, settings.DEBUG)"
+
+
+def _run_without_settings(command: list[str]) -> subprocess.CompletedProcess:
+    from django.conf import settings as django_settings
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG")
+    }
+    return subprocess.run(
+        command, check=False, cwd=django_settings.BASE_DIR, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("entry", ["manage.py", "config/wsgi.py", "config/asgi.py"])
+def test_entry_points_default_to_debug_off(entry):
+    """gunicorn or manage.py started without DJANGO_SETTINGS_MODULE must not run with DEBUG on."""
+    if entry == "manage.py":
+        command = [sys.executable, "manage.py", "shell", "-c", SHOW_SETTINGS]
+    else:
+        module = entry.removesuffix(".py").replace("/", ".")
+        command = [sys.executable, "-c", f"import {module}; {SHOW_SETTINGS}"]
+    out = _run_without_settings(command)
+    assert out.stdout.split()[-2:] == ["config.settings.base", "False"], out.stderr[-2000:]
+
+
+def test_the_celery_app_defaults_to_debug_off():
+    code = "import config.celery, os; print(os.environ['DJANGO_SETTINGS_MODULE'])"
+    out = _run_without_settings([sys.executable, "-c", code])
+    assert out.stdout.strip() == "config.settings.base", out.stderr[-2000:]
