@@ -119,6 +119,12 @@ def metrics(request: HttpRequest) -> HttpResponse:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given, token):
             return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+    elif not settings.METRICS_PUBLIC:  # job counts and queue depths are nobody's business
+        return HttpResponse(
+            "metrics are off: set METRICS_TOKEN (or METRICS_PUBLIC=true)\n",
+            status=403,
+            content_type="text/plain",
+        )
     registry = CollectorRegistry()
     registry.register(JobCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "allauth",
     "allauth.account",
     "rest_framework",
@@ -72,8 +74,29 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts, styles, images and connections from this site
+# only, so injected markup cannot run script. Style attributes stay allowed (`style-src-attr`:
+# the share bars size themselves with `style="flex: ..."`; an attribute cannot run script).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -260,6 +283,8 @@ ANALYSIS_VOICE_CHANNEL = env.bool("ANALYSIS_VOICE_CHANNEL", default=True)
 FUSION_FACE_WEIGHT = env.float("FUSION_FACE_WEIGHT", default=0.5)
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # set: /metrics wants "Bearer <token>"
+# Without a token /metrics answers 403, unless opened explicitly (a scraper on a private network).
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")  # "json": one JSON object per line

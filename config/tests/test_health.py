@@ -38,6 +38,16 @@ def test_metrics_expose_jobs_and_queue_depth(client, redis_broker_url, settings)
     assert 'celery_queue_depth{queue="inference"}' in text
 
 
+@pytest.mark.django_db
+def test_metrics_are_closed_without_a_token_unless_opened(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_PUBLIC = False
+    closed = client.get(reverse("metrics"))
+    assert closed.status_code == 403 and b"METRICS_TOKEN" in closed.content
+    settings.METRICS_PUBLIC = True
+    assert client.get(reverse("metrics")).status_code == 200
+
+
 def test_deploy_checks_clean_with_production_settings():
     """`manage.py check --deploy` with the prod settings module and production-like env."""
     import os
