@@ -76,3 +76,51 @@ def test_an_unreachable_cache_does_not_take_the_api_down(settings, make_user, ma
     }
     client = _key_client(make_user(make_plan("One rpm", requests_per_minute=1)))
     assert [client.get(reverse("api-usage")).status_code for _ in range(2)] == [200, 200]
+
+
+def _parallel_allowed(user, clients: int = 20, each: int = 10) -> int:
+    """`clients` threads each asking `each` times at once, as parallel API clients would: how
+    many requests the throttle let through."""
+    import threading
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    start = threading.Barrier(clients)
+    allowed: list[bool] = []
+
+    def client() -> None:
+        try:
+            start.wait()
+            for _ in range(each):
+                allowed.append(PlanRateThrottle().allow_request(SimpleNamespace(user=user), None))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(allowed) == clients * each
+    return sum(allowed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_limit_holds_under_20_parallel_clients(redis_cache, make_user, make_plan):
+    user = make_user(make_plan("Sixty rpm", requests_per_minute=60))
+    assert _parallel_allowed(user) == 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_limit_holds_in_parallel_on_the_embedded_file_cache(
+    settings, tmp_path, make_user, make_plan
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    user = make_user(make_plan("Sixty rpm", requests_per_minute=60))
+    assert _parallel_allowed(user) == 60
