@@ -63,6 +63,11 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error("file", exc.message)
         else:
             return redirect("job-detail", pk=job.pk)
+    return upload_page(request, form, status=400 if form.errors else 200)
+
+
+def upload_page(request: HttpRequest, form: UploadForm, *, status: int = 200) -> HttpResponse:
+    """The upload page with `form` (and its errors)."""
     max_bytes, limits = services.upload_limits(request.user)
     usage = quotas.usage_summary(request.user)
     context = {
@@ -75,7 +80,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         # Seconds of analysis per second of video, for the page's estimate.
         "analysis_rate": round(presentation.analysis_rate(), 3),
     }
-    return render(request, "videos/upload.html", context, status=400 if form.errors else 200)
+    return render(request, "videos/upload.html", context, status=status)
 
 
 @login_required

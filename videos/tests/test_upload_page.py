@@ -309,3 +309,37 @@ def test_a_beacon_never_withdraws_a_job_a_worker_started(
     job = AnalysisJob.objects.get(pk=job_id)
     assert job.status == status
     assert UsageRecord.objects.get(job_id=job_id).refunded_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_form_refuses_an_oversized_declared_length_before_reading_the_body(
+    live_server, client, user
+):
+    """The page is sent back (413, the limit said) while the body is still on its way: a form
+    post's body would otherwise be spooled in full before any size check (the CSRF check reads
+    it first)."""
+    from urllib.parse import urlsplit
+
+    client.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    declared = 2 * settings.MAX_UPLOAD_BYTES
+    host = urlsplit(live_server.url)
+    head = (
+        f"POST {reverse('upload')} HTTP/1.1\r\nHost: {host.netloc}\r\nCookie: {cookie}\r\n"
+        "Content-Type: multipart/form-data; boundary=xyz\r\n"
+        f"Content-Length: {declared}\r\n\r\n--xyz\r\n"
+    )
+    with socket.create_connection((host.hostname, host.port), timeout=10) as sock:
+        sock.sendall(head.encode())  # a few bytes of the body, then nothing more
+        answer = b""
+        while b"</html>" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert b" 413 " in status_line, answer[:300]
+    from videos.services import upload_limits
+
+    limit_mb = upload_limits(user)[0] / (1024 * 1024)
+    assert f"larger than the {limit_mb:g} MB limit".encode() in answer
