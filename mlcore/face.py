@@ -234,7 +234,9 @@ class FaceReader:
     ) -> list[FaceFrame]:
         """Frames sampled at FACE_SAMPLE_FPS across the whole video plus `extra_times` (e.g.
         `face_times(duration, utterance windows)`), from ONE FFmpeg decode, sorted by time.
-        Each frame is read as it is decoded: memory holds crops, never the video's frames."""
+        Each frame is read as it is decoded: memory holds crops, never the video's frames.
+        Times the picture does not reach (a header that overstates the length, a picture that
+        ends before the sound) get no sample: nothing is read from a frame that is not there."""
         extra = [min(max(t, 0.0), info.duration) for t in extra_times]
         times = sorted(set(face_times(info.duration, [])) | set(np.round(extra, 3).tolist()))
         width, height = frame_size(info, FRAME_MAX_SIDE)
@@ -247,10 +249,12 @@ class FaceReader:
             width=width,
             height=height,
             skip_noref=True,
+            repeat_last=False,
             progress=progress,
         )
         for indices, frame in frames:
             reading = self._reading(frame)
             for i in indices:
                 readings[i] = reading
-        return self._track(times, readings)
+        shown = [i for i, reading in enumerate(readings) if reading is not None]
+        return self._track([times[i] for i in shown], [readings[i] for i in shown])

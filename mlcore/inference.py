@@ -17,6 +17,7 @@ which ran, with which model, and why one did not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import time
@@ -282,6 +283,36 @@ def media_warnings(info: MediaInfo) -> list[str]:
     return out
 
 
+# A header may round its length; a file that decodes shorter than this (or 2%) under what it
+# declares overstates it.
+DURATION_SHORTFALL_S = 1.0
+
+
+def decoded_length(
+    info: MediaInfo, audio_s: float | None, last_frame_s: float | None
+) -> float | None:
+    """How far the file really decodes, when that is well short of its declared length: the end
+    of its audio or of its last decoded sampled frame (plus one sample interval), whichever is
+    later. None when it decodes as long as it says (or nothing tells: no audio and no frames)."""
+    reached = [t for t in (audio_s, last_frame_s) if t is not None]
+    if last_frame_s is not None:
+        reached.append(last_frame_s + 1.0 / face_channel.FACE_SAMPLE_FPS)
+    if not reached:
+        return None
+    end = min(max(reached), info.duration)
+    if end >= info.duration - max(DURATION_SHORTFALL_S, 0.02 * info.duration):
+        return None
+    return end
+
+
+def overstated_length_warning(declared_s: float, decoded_s: float) -> str:
+    return (
+        f"The file says it lasts {declared_s:.1f} s, but its sound and picture end at "
+        f"{decoded_s:.1f} s: {decoded_s:.1f} s were analysed, and only those count towards your "
+        "minutes."
+    )
+
+
 def text_note(readings: Sequence[lang.Reading], identified: bool, translation_on: bool) -> str:
     """The text channel's note: what the language model read, in words."""
     if not identified:
@@ -510,6 +541,16 @@ class Analyzer:
         warnings += language_warnings(spans, readings)
         with clock.stage("faces") as report:
             faces, face_note = self._faces(video_path, info, utterances, report)
+        # The decoded length decides what was analysed (and is charged), not the header. With
+        # the face channel off the picture is not decoded, so it cannot tell.
+        decoded_s = decoded_length(
+            info,
+            audio.size / self.preprocess.sample_rate if audio is not None else None,
+            faces[-1].time if faces else None,
+        )
+        if decoded_s is not None and (self.face_reader is not None or not info.video_codec):
+            warnings.append(overstated_length_warning(info.duration, decoded_s))
+            info = dataclasses.replace(info, duration=decoded_s)
         with clock.stage("voice"):
             prosody = (
                 measure_all(audio, self.preprocess.sample_rate, utterances)

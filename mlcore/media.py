@@ -552,6 +552,7 @@ def iter_frames_at(
     height: int,
     crop: bool = False,
     skip_noref: bool = False,
+    repeat_last: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(indices into `times`, uint8 RGB frame (height, width, 3)) for every decoded frame that is
@@ -562,7 +563,8 @@ def iter_frames_at(
     only the frames wanted are kept, so memory never holds the video. `skip_noref` skips
     decoding non-reference frames (~1/3 less work on H.264 with B-frames; a sample may show a
     neighbour tens of milliseconds off). Times past the last decodable frame come last, with
-    that frame. The decode is killed past `decode_timeout_s`. `progress(fraction)` follows the
+    that frame (`repeat_last`; otherwise they are never yielded: the picture does not reach
+    them). The decode is killed past `decode_timeout_s`. `progress(fraction)` follows the
     sample times.
     """
     times = np.asarray(times, dtype=np.float64)
@@ -631,7 +633,7 @@ def iter_frames_at(
             "codec we do not read)",
             detail=detail,
         )
-    if next_needed < len(sorted_wanted):  # a video track shorter than the audio
+    if next_needed < len(sorted_wanted) and repeat_last:  # a video track shorter than the audio
         yield order[next_needed:], frame
 
 

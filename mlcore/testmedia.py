@@ -259,6 +259,22 @@ def make_lying_duration(path: str | Path, segment: str | Path, *, copies: int = 
     return path
 
 
+def make_overstated_duration(source: str | Path, path: str | Path, *, claimed_s: float) -> Path:
+    """`source` remuxed into Matroska with its Segment Duration rewritten to `claimed_s`: ffprobe
+    reports `claimed_s`, the decoder returns only what is there."""
+    import struct
+
+    path = Path(path)
+    _run(["ffmpeg", "-y", "-v", "error", "-i", str(source), "-c", "copy", str(path)])
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # the Duration element: ID 0x4489, an 8-byte float
+    if at < 0:
+        raise ValueError(f"{path} has no 8-byte Duration element")
+    data[at + 3 : at + 11] = struct.pack(">d", claimed_s * 1000.0)  # milliseconds
+    path.write_bytes(bytes(data))
+    return path
+
+
 # --- Face channel: variants of real footage (odd sizes, rotation, darkness, VFR) ---
 
 

@@ -235,6 +235,16 @@ def refund_job(job_id: object, reason: str) -> bool:
     )
 
 
+def settle_charge(job_id: object, analysed_seconds: float) -> bool:
+    """The analysis covered less than the file declared (and was charged for at submission): a
+    header that overstated the length. Charge what was analysed; never raise a charge."""
+    return bool(
+        UsageRecord.objects.filter(job_id=job_id, video_seconds__gt=analysed_seconds).update(
+            video_seconds=round(analysed_seconds, 3)
+        )
+    )
+
+
 def recharge_job(job_id: object) -> bool:
     """A refunded job runs again (admin retry): it counts again. No limit check: an admin chose
     to run it."""

@@ -193,6 +193,7 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
         job.finished_at = timezone.now()
         job.error_code = job.error_message = ""
         job.save()
+        quotas.settle_charge(job.pk, result.duration)  # the decoded length, not the header's
         notify_job_finished(job.pk)  # sent once this transaction commits
     return True
 

@@ -342,3 +342,38 @@ def test_the_next_utterance_is_read_only_by_a_model_trained_with_it(tmp_path, fo
     happy, sad = first_reading("That is wonderful news!"), first_reading("My dog died today.")
     changed = max(abs(happy[e] - sad[e]) for e in EMOTIONS)
     assert (changed > 1e-4) == bool(following)
+
+
+def test_a_header_that_overstates_the_length_is_analysed_as_decoded(
+    analyzer, talking_face_clip, tmp_path
+):
+    """A ~10 s file whose header says 590 s: the result lasts what decodes, says so, and has no
+    face sample past the last frame (it used to report samples up to 589.75 s)."""
+    from mlcore import testmedia
+
+    lying = testmedia.make_overstated_duration(
+        talking_face_clip, tmp_path / "lying.mkv", claimed_s=590.0
+    )
+    assert probe(lying).duration == pytest.approx(590.0)
+    real = probe(talking_face_clip).duration
+    result = analyzer.analyze(lying)
+    assert result.duration == pytest.approx(real, abs=0.6)
+    assert any("says it lasts 590.0 s" in w for w in result.warnings), result.warnings
+    assert max(f["time"] for f in result.face_track) <= real + 0.1
+    assert result.utterances and all(u.end <= result.duration for u in result.utterances)
+
+
+def test_a_picture_that_runs_past_the_sound_is_not_cut(analyzer, tmp_path):
+    """Audio ending early is no overstated header when the picture goes on (the face channel
+    decodes it): nothing is trimmed; and the reverse (sound past the picture) has no face
+    samples where the picture has ended."""
+    from mlcore import testmedia
+    from mlcore.inference import decoded_length
+
+    info = probe(testmedia.make_long_audio(tmp_path / "long.mp4", video_s=2, audio_s=12))
+    assert decoded_length(info, audio_s=12.0, last_frame_s=1.5) is None
+    assert decoded_length(info, audio_s=3.0, last_frame_s=11.5) is None
+    assert decoded_length(info, audio_s=3.0, last_frame_s=1.5) == pytest.approx(3.0)
+    result = analyzer.analyze(tmp_path / "long.mp4")
+    assert result.duration == pytest.approx(info.duration)
+    assert max(f["time"] for f in result.face_track) <= 2.1

@@ -337,3 +337,19 @@ def test_a_job_with_results_is_never_refunded(user):
     assert services.refund_job(job.pk, "upload_abandoned") is False
     assert UsageRecord.objects.get(job=job).refunded_at is None
     assert services.usage_summary(user).used.analyses == 1
+
+
+@pytest.mark.django_db
+def test_a_file_that_decodes_shorter_than_it_says_is_charged_what_was_analysed(user):
+    """A 10 s file whose header said 590 s was charged 590 s at submission; its results settle
+    the charge at the 10 s that decoded (never above what was charged)."""
+    from mlcore.inference import AnalysisResult
+    from videos.jobs import save_results
+
+    job = charged_job(user, duration=590.0, status=JobStatus.RUNNING)
+    AnalysisJob.objects.filter(pk=job.pk).update(task_id="t1")
+    assert services.usage_summary(user).used.video_seconds == 590.0
+    result = AnalysisResult([], {"speech_detected": False}, "m", ["text"], True, 10.112)
+    assert save_results(str(job.pk), result, task_id="t1")
+    assert services.usage_summary(user).used.video_seconds == pytest.approx(10.112)
+    assert services.settle_charge(job.pk, 300.0) is False  # never raised again
