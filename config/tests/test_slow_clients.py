@@ -33,12 +33,13 @@ def test_scripts_and_image_use_the_shared_gunicorn_config():
         assert "-c config/gunicorn.py" in (ROOT / path).read_text(), path
 
 
-def _start_gunicorn(port: int) -> subprocess.Popen:
+def _start_gunicorn(port: int, **extra_env: str) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        **extra_env,
     }
     cmd = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py",
@@ -110,3 +111,57 @@ def test_fifty_stalled_uploads_do_not_delay_liveness_or_polls(postgres, settings
     worst_live, worst_poll = max(ms for _, ms in live), max(ms for _, ms in polls)
     print(f"{STALLED} stalled uploads: /health/live max {worst_live:.1f} ms, poll {worst_poll:.1f}")
     assert worst_live < BOUND_MS and worst_poll < BOUND_MS
+
+
+SLOW_LOGINS = 150
+
+
+def _slow_login(port: int) -> socket.socket:
+    """No account needed: a login form announced, its first bytes sent, then nothing."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 200\r\n\r\nlogin=someone%40example.com&pass"
+    )
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, timeout_s: float) -> bool:
+    """True once the server answered or hung up on this connection."""
+    sock.settimeout(timeout_s)
+    try:
+        sock.recv(65536)  # an answer (the request failed) or b"" (closed): either frees it
+    except TimeoutError:
+        return False
+    except OSError:
+        return True  # reset
+    return True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_150_slow_logins_do_not_freeze_the_site_and_are_cut_off(postgres):
+    """Before: 140 such connections held every thread and /health/live took over 8 s."""
+    port = free_port()
+    server = _start_gunicorn(port, WEB_BODY_STALL_S="3", WEB_BODY_GRACE_S="4")
+    slow: list[socket.socket] = []
+    try:
+        _wait_live(port, server)
+        slow = [_slow_login(port) for _ in range(SLOW_LOGINS)]
+        time.sleep(1.5)  # each has reached a thread and waits for the rest of its body
+        live = [_get_ms(port, "/health/live") for _ in range(20)]
+        started = time.monotonic()
+        cut_off = sum(_closed_by_server(sock, 10) for sock in slow)
+        waited = time.monotonic() - started
+    finally:
+        for sock in slow:
+            sock.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert {status for status, _ in live} == {200}
+    worst = max(ms for _, ms in live)
+    print(
+        f"{SLOW_LOGINS} slow logins: /health/live max {worst:.1f} ms; cut off after {waited:.1f} s"
+    )
+    assert worst < BOUND_MS
+    assert cut_off == SLOW_LOGINS  # every stalled body freed its thread (3 s stall limit)
