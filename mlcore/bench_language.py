@@ -1,6 +1,6 @@
 """Benchmark of the transcription and language choices, printed as figures.
 
-    python -m mlcore.bench_language [--skip-english] [--skip-languages]
+    python -m mlcore.bench_language [--skip-english] [--skip-languages] [--languages de es]
 
 1. English: word error rate and real-time factor of Whisper tiny.en (the English model) and base
    (the multilingual one) on real read speech with reference transcripts: Debian's
@@ -11,7 +11,10 @@
    through `Analyzer.analyze` exactly as the product runs it (shipped checkpoint, face and voice
    off): language identification accuracy, how many were read through translation, and whether
    the language model's sentiment matches the sentence's polarity. English through the same path
-   is the reference.
+   is the reference. Each language's 4 sentences also make one video, and two German sentences
+   then two Spanish ones a longer one (~16 s): their per-stage time (wall and CPU seconds: process
+   time, stable when other work shares the machine) and real-time factor (RTF: analysis seconds
+   over video seconds), and each one-sentence video's RTF.
 """
 
 from __future__ import annotations
@@ -134,19 +137,73 @@ def english_figures(threads: int) -> dict:
     return out
 
 
-def language_figures(workdir: Path) -> dict:
+STAGES = ("language", "transcribe", "translate")
+# The longer video: two German sentences, then two Spanish ones (~16 s).
+MIXED = ("de", "de", "es", "es")
+
+
+def timed_analysis(analyzer, clip: Path):
+    """`analyzer.analyze(clip)`, and the CPU seconds (process time, every thread) per stage: from
+    a stage's first progress report (its start) to its last (its end)."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+
+    def progress(stage: str, _fraction: float) -> None:
+        now = time.process_time()
+        first.setdefault(stage, now)
+        last[stage] = now
+
+    cpu_started = time.process_time()
+    result = analyzer.analyze(clip, progress=progress)
+    cpu = {stage: last[stage] - first[stage] for stage in first}
+    cpu["total"] = time.process_time() - cpu_started
+    return result, cpu
+
+
+def stage_figures(result, cpu: dict[str, float]) -> dict:
+    """Wall and CPU seconds per stage, and each one's real-time factor (over the video's length)."""
+    seconds = max(result.duration, 1e-3)
+    return {
+        "video_s": round(result.duration, 1),
+        "rtf": round(result.timings["total"] / seconds, 3),
+        "cpu_rtf": round(cpu["total"] / seconds, 3),
+        "stage_s": {k: round(result.timings.get(k, 0.0), 2) for k in STAGES},
+        "stage_cpu_s": {k: round(cpu.get(k, 0.0), 2) for k in STAGES},
+        "stage_rtf": {k: round(result.timings.get(k, 0.0) / seconds, 3) for k in STAGES},
+    }
+
+
+def mixed_figures(analyzer, workdir: Path) -> dict:
+    """Two German sentences, then two Spanish: the longer non-English clip."""
+    from mlcore import testmedia
+
+    sentences = [SENTENCES[v][i] for i, v in enumerate(MIXED)]
+    clip = testmedia.make_talking_clip(workdir / "mixed.mp4", sentences, voices=MIXED)
+    result, cpu = timed_analysis(analyzer, clip)
+    return {
+        **stage_figures(result, cpu),
+        "languages": [u.language for u in result.utterances],
+        "expected": list(MIXED),
+        "text": " | ".join(u.text for u in result.utterances),
+    }
+
+
+def language_figures(workdir: Path, voices: list[str] | None = None) -> dict:
     from mlcore import testmedia
     from mlcore.inference import Analyzer
 
     analyzer = Analyzer(face=False, voice=False)
     out = {}
     for voice, sentences in SENTENCES.items():
+        if voices and voice not in voices:
+            continue
         rows = []
         for i, (sentence, polarity) in enumerate(zip(sentences, POLARITY, strict=True)):
             clip = testmedia.make_talking_clip(
                 workdir / f"{voice}-{i}.mp4", [sentence], voice=voice
             )
             result = analyzer.analyze(clip)
+            rtf = result.timings["total"] / max(result.duration, 1e-3)
             labelled = [u for u in result.utterances if u.sentiment_scores]
             polarity_score = (
                 statistics.fmean(
@@ -165,12 +222,13 @@ def language_figures(workdir: Path) -> dict:
                     "polarity_ok": polarity_score is not None
                     and (polarity_score > 0) == (polarity == "positive"),
                     "text": " | ".join(u.text for u in result.utterances),
+                    "rtf": round(rtf, 3),
                 }
             )
-        whole = analyzer.analyze(
-            testmedia.make_talking_clip(workdir / f"{voice}-all.mp4", sentences, voice=voice)
+        whole, cpu = timed_analysis(
+            analyzer,
+            testmedia.make_talking_clip(workdir / f"{voice}-all.mp4", sentences, voice=voice),
         )
-        timings = whole.timings
         out[voice] = {
             "sentences": len(rows),
             "lid_correct": sum(1 for r in rows if r["language"] == voice),
@@ -182,14 +240,20 @@ def language_figures(workdir: Path) -> dict:
             "labelled": sum(1 for r in rows if r["labelled"]),
             "translated": sum(1 for r in rows if r["translated"]),
             "sentiment_kept": sum(1 for r in rows if r["polarity_ok"]),
-            "video_s": round(whole.duration, 1),
-            "rtf": round(timings["total"] / whole.duration, 3),
-            "stage_s": {
-                k: round(timings.get(k, 0.0), 2) for k in ("language", "transcribe", "translate")
-            },
+            **stage_figures(whole, cpu),
             "rows": rows,
         }
+    if not voices or set(MIXED) & set(voices):
+        out["de+es"] = mixed_figures(analyzer, workdir)
     return out
+
+
+def _stages(m: dict) -> str:
+    parts = [
+        f"{k} {m['stage_s'][k]} s / {m['stage_cpu_s'][k]} CPU s (RTF {m['stage_rtf'][k]:.3f})"
+        for k in STAGES
+    ]
+    return "; ".join(parts)
 
 
 def report(english: dict | None, languages: dict | None) -> str:
@@ -214,6 +278,7 @@ def report(english: dict | None, languages: dict | None) -> str:
             "Other languages (espeak-ng, 4 sentences each, one video per sentence, product path):"
         )
         lines.append("  lang  LID ok  mean p  whole-video  labelled  translated  sentiment kept")
+        mixed = languages.pop("de+es", None)
         for voice, m in languages.items():
             lines.append(
                 f"  {voice:4s}  {m['lid_correct']}/{m['sentences']}     "
@@ -223,14 +288,27 @@ def report(english: dict | None, languages: dict | None) -> str:
                 f"         {m['sentiment_kept']}/{m['sentences']}"
             )
             lines.append(
-                f"      whole video {m['video_s']} s: RTF {m['rtf']:.3f} (language "
-                f"{m['stage_s']['language']} s, transcribe {m['stage_s']['transcribe']} s, "
-                f"translate {m['stage_s']['translate']} s; face and voice off)"
+                f"      whole video {m['video_s']} s: RTF {m['rtf']:.3f}, CPU RTF "
+                f"{m['cpu_rtf']:.3f} (face and voice off); one-sentence videos: RTF "
+                f"{statistics.fmean(r['rtf'] for r in m['rows']):.3f} mean, "
+                f"{max(r['rtf'] for r in m['rows']):.3f} max"
             )
+            lines.append(f"        {_stages(m)}")
             for row in m["rows"]:
                 lines.append(
-                    f"      [{row['language']} {row['probability'] or 0:.2f}] {row['text'][:90]}"
+                    f"      [{row['language']} {row['probability'] or 0:.2f}, "
+                    f"RTF {row['rtf']:.2f}] {row['text'][:80]}"
                 )
+        if mixed:
+            pairs = zip(mixed["languages"], mixed["expected"], strict=False)
+            right = sum(a == b for a, b in pairs)
+            lines.append(
+                f"  de then es, {mixed['video_s']} s: RTF {mixed['rtf']:.3f}, CPU RTF "
+                f"{mixed['cpu_rtf']:.3f}; utterance languages {' '.join(mixed['languages'])} "
+                f"({right}/{len(mixed['expected'])} as spoken)"
+            )
+            lines.append(f"        {_stages(mixed)}")
+            lines.append(f"      {mixed['text'][:300]}")
     return "\n".join(lines)
 
 
@@ -239,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-english", action="store_true")
     parser.add_argument("--skip-languages", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="Whisper CPU threads")
+    parser.add_argument(
+        "--languages", nargs="*", default=None, help="espeak-ng voices to run (default: all)"
+    )
     args = parser.parse_args(argv)
     from mlcore.transcribe import default_cpu_threads
 
@@ -247,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     languages = None
     if not args.skip_languages:
         with tempfile.TemporaryDirectory() as workdir:
-            languages = language_figures(Path(workdir))
+            languages = language_figures(Path(workdir), args.languages)
     print(report(english, languages))
     return 0
 

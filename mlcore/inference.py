@@ -723,7 +723,16 @@ class Analyzer:
             known = {span.start for span in spans}
             rest = [window for window in windows if window[0] not in known]
             spans = spans + lang.identify_windows(rest, self.multilingual)
-            segments = transcribe(audio, self.multilingual, multilingual=True, progress=report)
+            # The first window's language, given, spares faster-whisper identifying it again
+            # (an encoder pass); `multilingual` still reads each window's own language.
+            segments = transcribe(
+                audio,
+                self.multilingual,
+                language=spans[0].language,
+                multilingual=True,
+                capped=True,
+                progress=report,
+            )
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
         utterances = [u for u in clamped if u.end > u.start]

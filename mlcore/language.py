@@ -10,17 +10,22 @@ overlap is identified on its own (`disputed_utterances`).
 English videos pay for one window only: the first is always identified, later speech only where
 the English model's transcript of it reads unlike English (`doubtful_stretches`), so a change of
 language is still found.
-Non-English utterances are translated to English by the same model (`task="translate"`), one
-utterance at a time, so each translation lines up exactly with its original words.
+Non-English utterances are translated to English by the same model (`task="translate"`), in
+stretches: consecutive utterances in one language, up to 30 s, in one decode (one encoder pass
+instead of one per utterance). The translation's timed segments are handed back to the
+utterances they overlap (`assign_text`); a segment that spans several is shared out by clause,
+then by word times. Each decode is greedy and capped (`mlcore.transcribe.capped_decoding`); a
+stretch whose translation loops is translated again an utterance at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mlcore.transcribe import Segment
+from mlcore.transcribe import Segment, capped_decoding
 
 ENGLISH = "en"
 SAMPLE_RATE = 16_000
@@ -35,6 +40,9 @@ MIN_LANGUAGE_PROBABILITY = 0.5
 # mlcore.bench_language). A segment below this may not be English: its stretch is identified.
 ENGLISH_WORD_PROBABILITY_FLOOR = 0.6
 STRETCH_GAP_S = 2.0  # doubtful segments closer than this form one stretch
+# A translated segment that overlaps more than one utterance by more than this is shared out
+# among them; less is the jitter of Whisper's timestamps at a segment's edges.
+SHARED_S = 0.25
 
 Window = tuple[float, float, np.ndarray]  # start s, end s, the speech samples
 
@@ -218,20 +226,102 @@ def main_language(spans: list[LanguageSpan]) -> tuple[str, float] | None:
     return language, weighted[language] / seconds[language]
 
 
-def translate(audio: np.ndarray, utterance: Segment, language: str, model) -> str:
-    """English text for `utterance`'s stretch of `audio`, spoken in `language`."""
-    lo = max(0, int(utterance.start * SAMPLE_RATE))
-    hi = int(utterance.end * SAMPLE_RATE)
+Piece = tuple[float, float, str]  # start s, end s, text
+CLAUSE_ENDS = (",", ";", ":", ".", "!", "?", "…")
+# faster-whisper's test for a repetition loop: the text's gzip compression ratio above this.
+REPETITIVE = 2.4
+# An English translation is shorter in tokens than many languages' own words: 3-5 tokens a
+# second for espeak-ng speech (timestamps included), so 8 leaves room for fast speech and caps a
+# repetition loop sooner than `mlcore.transcribe.TOKENS_PER_S`.
+TRANSLATION_TOKENS_PER_S = 8.0
+
+
+def _overlap(start: float, end: float, utterance: Segment) -> float:
+    return min(end, utterance.end) - max(start, utterance.start)
+
+
+def _shared(piece: Piece, utterances: Sequence[Segment]) -> bool:
+    return sum(1 for u in utterances if _overlap(piece[0], piece[1], u) > SHARED_S) > 1
+
+
+def _pieces(segment, offset: float, utterances: Sequence[Segment]) -> list[Piece]:
+    """A translated faster-whisper segment as text to hand out: whole where it lies within one
+    utterance; else its clauses (a clause to the utterance it overlaps most: the translation's
+    word times are rough, its punctuation ends where sentences did), or its words if it is one
+    clause."""
+
+    def piece(words) -> Piece:
+        return offset + words[0].start, offset + words[-1].end, "".join(w.word for w in words)
+
+    whole = (offset + segment.start, offset + segment.end, segment.text)
+    if not segment.words or not _shared(whole, utterances):
+        return [whole]
+    clauses: list[list] = [[]]
+    for word in segment.words:
+        clauses[-1].append(word)
+        if word.word.strip().endswith(CLAUSE_ENDS):
+            clauses.append([])
+    clauses = [c for c in clauses if c]
+    return [piece(c) for c in clauses] if len(clauses) > 1 else [piece([w]) for w in clauses[0]]
+
+
+def assign_text(pieces: Sequence[Piece], utterances: Sequence[Segment]) -> list[str]:
+    """Each piece of text to the utterance it overlaps most (or the nearest), joined in order."""
+    texts: list[list[str]] = [[] for _ in utterances]
+    for start, end, text in pieces:
+        best = max(range(len(utterances)), key=lambda i: _overlap(start, end, utterances[i]))
+        texts[best].append(text.strip())
+    return [" ".join(t for t in parts if t) for parts in texts]
+
+
+def translate_stretch(
+    audio: np.ndarray, utterances: Sequence[Segment], language: str, model
+) -> list[str]:
+    """English text for each of `utterances` (consecutive, spoken in `language`, within one 30 s
+    window of `audio`) from one translation of their whole stretch: Whisper writes timed
+    segments, handed to the utterances they overlap (`_pieces`, `assign_text`). An utterance that
+    no text lines up with gets ""."""
+    first = utterances[0].start
+    lo = max(0, int(first * SAMPLE_RATE))
+    hi = int(utterances[-1].end * SAMPLE_RATE)
     segments, _info = model.transcribe(
         audio[lo:hi].astype(np.float32, copy=False),
         task="translate",
         language=language,
         beam_size=1,
-        vad_filter=False,  # the utterance is speech already
-        without_timestamps=True,
+        vad_filter=False,  # the stretch is speech already
+        word_timestamps=True,  # to share out a segment that spans two utterances
         condition_on_previous_text=False,
+        **capped_decoding((hi - lo) / SAMPLE_RATE, TRANSLATION_TOKENS_PER_S),
     )
-    return " ".join(s.text.strip() for s in segments).strip()
+    segments = list(segments)
+    if len(utterances) > 1 and any(s.compression_ratio > REPETITIVE for s in segments):
+        # A repetition loop fills the whole stretch with one phrase (seen on 16 s of German and
+        # Spanish identified as Latin); short decodes rarely loop: one utterance at a time.
+        return [text for u in utterances for text in translate_stretch(audio, [u], language, model)]
+    return assign_text([p for s in segments for p in _pieces(s, first, utterances)], utterances)
+
+
+def translation_stretches(
+    utterances: Sequence[Segment], languages: Sequence[str | None]
+) -> list[list[int]]:
+    """Indexes of consecutive utterances to translate from one language (`languages[i]`; None: not
+    translated), each run within one `WINDOW_S` window: what one translation decode reads."""
+    stretches: list[list[int]] = []
+    for i, language in enumerate(languages):
+        if language is None:
+            continue
+        run = stretches[-1] if stretches else []
+        if (
+            run
+            and run[-1] == i - 1
+            and languages[run[0]] == language
+            and utterances[i].end - utterances[run[0]].start <= WINDOW_S
+        ):
+            run.append(i)
+        else:
+            stretches.append([i])
+    return stretches
 
 
 @dataclass(frozen=True)
@@ -254,15 +344,28 @@ def read_utterances(
     model,
     *,
     translate_speech: bool = True,
-    progress=None,
+    progress: Callable[[float], None] | None = None,
 ) -> list[Reading]:
     """One `Reading` per utterance: English is read as transcribed; other languages through
-    `model`'s English translation (when `translate_speech`); speech whose language is uncertain
-    is not read at all (its transcript may be gibberish). No `spans` (identification off): every
-    utterance is read as English."""
+    `model`'s English translation (when `translate_speech`), a stretch at a time
+    (`translation_stretches`); speech whose language is uncertain is not read at all (its
+    transcript may be gibberish). No `spans` (identification off): every utterance is read as
+    English."""
+    at = [language_at(spans, u.start, u.end) for u in utterances]
+    to_translate = [
+        span.language
+        if translate_speech and span and span.certain and span.language != ENGLISH
+        else None
+        for span in at
+    ]
+    stretches = {run[0]: run for run in translation_stretches(utterances, to_translate)}
+    english: dict[int, str] = {}
     out = []
-    for i, utterance in enumerate(utterances):
-        span = language_at(spans, utterance.start, utterance.end)
+    for i, (utterance, span) in enumerate(zip(utterances, at, strict=True)):
+        if i in stretches:  # the first of a stretch: translate all of it at once
+            run = stretches[i]
+            texts = translate_stretch(audio, [utterances[k] for k in run], span.language, model)
+            english.update(zip(run, texts, strict=True))
         if span is None:
             out.append(Reading(utterance.text))
             continue
@@ -274,15 +377,15 @@ def read_utterances(
         elif not translate_speech:
             out.append(replace(heard, readable=False, unread_reason="translation_off"))
         else:
-            english = translate(audio, utterance, span.language, model)
+            text = english[i]
             out.append(
                 replace(
                     heard,
-                    text=english,
+                    text=text,
                     original_text=utterance.text,
                     translated=True,
-                    readable=bool(english),
-                    unread_reason="" if english else "uncertain",
+                    readable=bool(text),
+                    unread_reason="" if text else "uncertain",
                 )
             )
         if progress is not None:

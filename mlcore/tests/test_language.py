@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import wave
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from mlcore import language as lang
 from mlcore import testmedia
 from mlcore.inference import Analyzer
-from mlcore.transcribe import Segment, Word, load_whisper
+from mlcore.transcribe import Segment, Word, capped_decoding, load_whisper, transcribe
 from mlcore.weights import WHISPER_BASE, WeightsError, file_sha256, model_dir
 
 GERMAN = (
@@ -177,10 +178,24 @@ def test_language_names_come_from_whispers_table():
 # --- Reading: translation, uncertain speech, translation off ---
 
 
-def test_non_english_utterances_are_read_through_translation(base, german_track):
+def _spy(monkeypatch, model) -> list[dict]:
+    """The keyword arguments of each `model.transcribe` call, recorded."""
+    calls: list[dict] = []
+    transcribe = model.transcribe
+
+    def spy(audio, **kwargs):
+        calls.append({"task": "transcribe", **kwargs})
+        return transcribe(audio, **kwargs)
+
+    monkeypatch.setattr(model, "transcribe", spy)
+    return calls
+
+
+def test_non_english_utterances_are_read_through_translation(base, german_track, monkeypatch):
     audio, windows = german_track
     spans = [lang.LanguageSpan(0, windows[-1][1], "de", 0.95)]
     utterances = [Segment(s, e, "Ich bin heute sehr glücklich") for s, e in windows]
+    calls = _spy(monkeypatch, base)
     readings = lang.read_utterances(audio, utterances, spans, base)
     assert [r.translated for r in readings] == [True, True]
     for reading in readings:
@@ -188,6 +203,118 @@ def test_non_english_utterances_are_read_through_translation(base, german_track)
         assert reading.original_text == "Ich bin heute sehr glücklich"
         assert reading.text and reading.text != reading.original_text
         assert reading.text.isascii()  # English words, not the German ones
+    # Both utterances in one greedy, capped decode, and each got its own sentence back.
+    assert [c["task"] for c in calls] == ["translate"]
+    assert calls[0]["temperature"] == 0.0 and calls[0]["max_new_tokens"] < 448
+    assert "happy" in readings[0].text.lower() and "happy" not in readings[1].text.lower()
+    assert "yesterday" in readings[1].text.lower()
+
+
+class _Translation:
+    """What faster-whisper's `transcribe(task="translate")` gives back, for `translate_stretch`:
+    per call, the next list of (start, end, text[, compression ratio]) segments (seconds from the
+    stretch's start), their words spread evenly."""
+
+    def __init__(self, *calls: list[tuple]) -> None:
+        self.calls = list(calls)
+        self.audio_s: list[float] = []
+
+    def transcribe(self, audio, **_kwargs):
+        self.audio_s.append(len(audio) / 16000)
+        out = []
+        for start, end, text, *ratio in self.calls.pop(0):
+            step = (end - start) / len(text.split())
+            words = [
+                SimpleNamespace(start=start + i * step, end=start + (i + 1) * step, word=f" {w}")
+                for i, w in enumerate(text.split())
+            ]
+            out.append(
+                SimpleNamespace(
+                    start=start,
+                    end=end,
+                    text=f" {text}",
+                    words=words,
+                    compression_ratio=ratio[0] if ratio else 1.0,
+                )
+            )
+        return iter(out), None
+
+
+def test_a_stretch_translation_goes_back_to_its_utterances_by_time():
+    audio = np.zeros(16000 * 20, np.float32)
+    utterances = [Segment(2.0, 5.0, "a"), Segment(6.0, 9.0, "b"), Segment(9.5, 12.0, "c")]
+    # Times from the stretch's start (2 s): one segment inside the first utterance, one across
+    # the second and third, shared out by clause ("now." overlaps the third: its clause wins).
+    model = _Translation([(0.1, 2.9, "Good morning."), (4.0, 10.0, "See you, bye now. Bye then.")])
+    texts = lang.translate_stretch(audio, utterances, "de", model)
+    assert texts == ["Good morning.", "See you, bye now.", "Bye then."]
+    assert model.audio_s == [10.0]  # one decode over the whole stretch
+    # One clause across two utterances: by its words' times.
+    model = _Translation([(4.0, 10.0, "see you tomorrow then bye")])
+    assert lang.translate_stretch(audio, utterances, "de", model) == [
+        "",  # nothing lined up with it: read as no text (no label)
+        "see you tomorrow",
+        "then bye",
+    ]
+    # A segment that barely touches the next utterance (Whisper's edge jitter) stays whole.
+    model = _Translation([(0.0, 4.1, "Good morning."), (4.2, 7.6, "See you.")])
+    assert lang.translate_stretch(audio, utterances, "de", model) == [
+        "Good morning.",
+        "See you.",
+        "",
+    ]
+
+
+def test_a_stretch_whose_translation_loops_is_translated_an_utterance_at_a_time():
+    audio = np.zeros(16000 * 20, np.float32)
+    utterances = [Segment(2.0, 5.0, "a"), Segment(6.0, 9.0, "b")]
+    loop = [(0.0, 3.0, "I am very lucky.", 3.0), (4.0, 7.0, "I am very lucky.", 3.0)]
+    model = _Translation(loop, [(0.1, 2.9, "Good morning.")], [(0.1, 2.9, "See you.")])
+    assert lang.translate_stretch(audio, utterances, "de", model) == ["Good morning.", "See you."]
+    assert model.audio_s == [7.0, 3.0, 3.0]
+
+
+def test_translation_stretches_are_runs_of_one_language_within_a_window():
+    utterances = [Segment(float(i * 5), float(i * 5 + 4), "x") for i in range(10)]
+    languages = ["de", "de", None, "de", "fr", "fr", "de", "de", "de", "de"]
+    stretches = lang.translation_stretches(utterances, languages)
+    assert stretches == [[0, 1], [3], [4, 5], [6, 7, 8, 9]]  # 30 s to 49 s: within 30 s
+    long = [Segment(float(i * 9), float(i * 9 + 8), "x") for i in range(5)]
+    assert lang.translation_stretches(long, ["de"] * 5) == [[0, 1, 2], [3, 4]]
+    assert lang.translation_stretches(utterances, [None] * 10) == []
+
+
+class _Decodes:
+    """Records each decode's options on the way to CTranslate2's Whisper."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.decodes: list[tuple[int, dict]] = []  # (prompt length, options)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def generate(self, encoder_output, prompts, **options):
+        self.decodes.append((len(prompts[0]), options))
+        return self.inner.generate(encoder_output, prompts, **options)
+
+
+def test_speech_the_model_cannot_read_is_decoded_once_per_window_within_a_token_cap(
+    base, german_track, monkeypatch
+):
+    # German played backwards: speech to the VAD, no language to Whisper. faster-whisper's
+    # default re-decoded it at rising temperatures, up to 448 tokens each time (30-37 CPU s for
+    # 18 s of it); capped, each window is decoded once, greedily, within the cap.
+    audio = np.ascontiguousarray(german_track[0][::-1])
+    decodes = _Decodes(base.model)
+    monkeypatch.setattr(base, "model", decodes)
+    segments = transcribe(audio, base, multilingual=True, capped=True)
+    cap = capped_decoding(len(audio) / 16000)["max_new_tokens"]
+    assert decodes.decodes and len(decodes.decodes) <= 2  # 8 s: one window, and its tail
+    for prompt, options in decodes.decodes:
+        assert "sampling_temperature" not in options  # greedy, no fallback
+        assert options["max_length"] - prompt <= cap < 448
+    assert all(s.end <= len(audio) / 16000 + 0.1 for s in segments)
 
 
 def test_uncertain_or_untranslated_speech_gets_no_reading(base, german_track):
@@ -213,9 +340,19 @@ def german_clip(tmp_path_factory):
     return testmedia.make_talking_clip(path, GERMAN, voice="de", pause_s=0.8)
 
 
-def test_a_german_video_is_identified_translated_and_said_so(text_checkpoint, german_clip):
+def test_a_german_video_is_identified_translated_and_said_so(
+    text_checkpoint, german_clip, monkeypatch
+):
     analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    calls = _spy(monkeypatch, analyzer.multilingual)
     result = analyzer.analyze(german_clip)
+    # Transcribed with the language already identified (no second identification pass) and
+    # capped; both utterances translated in one stretch.
+    assert [(c["task"], c["language"]) for c in calls] == [
+        ("transcribe", "de"),
+        ("translate", "de"),
+    ]
+    assert all(c["temperature"] == 0.0 for c in calls)
     assert result.language == "de" and result.language_probability >= 0.5
     assert result.utterances
     assert all(u.language == "de" and u.translated for u in result.utterances)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from mlcore.transcribe import (
     Segment,
     WhisperModelError,
     Word,
+    capped_decoding,
     clamp_to_duration,
     load_whisper,
     resolve_model,
@@ -52,6 +54,38 @@ def test_transcript_of_a_clip_with_pauses(analyzer, talking_clip):
 def test_silence_and_empty_audio_give_no_segments(analyzer):
     assert transcribe(np.zeros(16_000 * 3, dtype=np.float32), analyzer.whisper) == []
     assert transcribe(np.zeros(0, dtype=np.float32), analyzer.whisper) == []
+
+
+def test_capped_decoding_is_greedy_with_tokens_in_proportion_to_the_audio():
+    assert capped_decoding(5.0) == {"temperature": 0.0, "max_new_tokens": 32 + 60}
+    assert capped_decoding(0.0)["max_new_tokens"] == 32
+    # One decode writes one 30 s window: longer audio gets a window's worth, within Whisper's 448.
+    assert capped_decoding(600.0) == capped_decoding(30.0)
+    assert capped_decoding(30.0)["max_new_tokens"] == 32 + 360 < 448
+    assert capped_decoding(5.0, tokens_per_s=8.0)["max_new_tokens"] == 32 + 40
+
+
+class _Recorder:
+    """A stand-in Whisper that records the options `transcribe` passes it."""
+
+    feature_extractor = SimpleNamespace(sampling_rate=16_000)
+
+    def __init__(self) -> None:
+        self.options: list[dict] = []
+
+    def transcribe(self, _audio, **options):
+        self.options.append(options)
+        return iter(()), None
+
+
+def test_only_capped_transcription_changes_faster_whispers_decoding():
+    audio = np.zeros(16_000 * 4, dtype=np.float32)
+    model = _Recorder()
+    transcribe(audio, model)  # English: faster-whisper's defaults, so the same transcripts
+    transcribe(audio, model, multilingual=True, capped=True)
+    english, other = model.options
+    assert "temperature" not in english and "max_new_tokens" not in english
+    assert other["temperature"] == 0.0 and other["max_new_tokens"] == 32 + 48
 
 
 def test_the_packaged_model_is_the_default_and_loaded_once(analyzer):
