@@ -56,6 +56,7 @@ from mlcore.transcribe import (
     load_whisper,
     model_label,
     segments_to_utterances,
+    shift_segment,
     transcribe,
 )
 from mlcore.voice import VOICE_METHOD, Prosody, measure_all
@@ -353,7 +354,7 @@ def language_warnings(
     """Warnings at the top of a result when the words were not read as plain English."""
     out = []
     main = lang.main_language(list(spans))
-    if main and main[0] != lang.ENGLISH and main[1] >= lang.MIN_LANGUAGE_PROBABILITY:
+    if main and main[0] != lang.ENGLISH and (main[1] or 0.0) >= lang.MIN_LANGUAGE_PROBABILITY:
         out.append(
             f"The speech is mostly in {lang.language_name(main[0])} ({main[1]:.0%} sure). "
             "The language model reads English only: see the text channel for how it was read."
@@ -519,12 +520,11 @@ class Analyzer:
         if audio is None:
             warnings.append(NO_AUDIO_WARNING)
         warnings += media_warnings(info)
-        with clock.stage("language"):
-            windows = lang.speech_windows(audio) if audio is not None else []
-            identify = self.multilingual is not None
-            spans = lang.identify_windows(windows[:1], self.multilingual) if identify else []
+        with clock.stage("language"):  # where the speech is; identified where it needs it
+            identify = self.multilingual is not None and audio is not None
+            windows = lang.speech_windows(audio) if identify else []
         with clock.stage("transcribe") as report:
-            utterances, spans = self._utterances(audio, info, windows, spans, report)
+            utterances, spans = self._utterances(audio, info, windows, report)
         with clock.stage("translate") as report:
             readings = (
                 lang.read_utterances(
@@ -587,7 +587,7 @@ class Analyzer:
             ),
             face_track=[f.to_dict() for f in faces],
             language=main[0] if (main := lang.main_language(spans)) else "",
-            language_probability=round(main[1], 4) if main else None,
+            language_probability=round(main[1], 4) if main and main[1] is not None else None,
         )
 
     def _faces(
@@ -691,48 +691,41 @@ class Analyzer:
         }
 
     def _transcription_models(self, spans: list[lang.LanguageSpan]) -> str:
-        """Which Whisper wrote the transcript (the one `_utterances` chose)."""
-        english_only = all(span.language == lang.ENGLISH for span in spans)
-        return f"whisper-{self.whisper_name if english_only else self.multilingual_name}"
+        """Which Whisper wrote the transcript (`_utterances`): the English model, the
+        multilingual one for stretches in other languages, or both."""
+        foreign = any(span.certain and span.language != lang.ENGLISH for span in spans)
+        english = any(span.language == lang.ENGLISH or not span.certain for span in spans)
+        if foreign and english:
+            return f"whisper-{self.whisper_name} + whisper-{self.multilingual_name}"
+        return f"whisper-{self.multilingual_name if foreign else self.whisper_name}"
 
     def _utterances(
         self,
         audio: np.ndarray | None,
         info: MediaInfo,
         windows: list[lang.Window],
-        spans: list[lang.LanguageSpan],
         report: Callable[[float], None],
     ) -> tuple[list[Segment], list[lang.LanguageSpan]]:
-        """The utterances, and the language spans with every window that needed identifying.
-
-        `spans` holds the first window's language. English (or no identification): the English
-        model transcribes, and only the later windows whose transcript reads unlike English are
-        identified. Any other language anywhere: every window is identified and the multilingual
-        model transcribes, writing each window in its own language. An utterance that spans of
-        two languages overlap is then identified on its own (`lang.disputed_utterances`)."""
+        """The utterances, and the language spans (`mlcore.language`): the English model
+        transcribes everything; where its words are unsure the language is identified, and a
+        stretch in another language (identified with certainty) is transcribed again by the
+        multilingual model in that language. An utterance that spans of two languages overlap is
+        then identified on its own (`lang.disputed_utterances`)."""
         if audio is None:
-            return [], spans
-        segments: list[Segment] = []
-        if all(span.language == lang.ENGLISH for span in spans):
-            segments = transcribe(audio, self.whisper, progress=report)
-            if self.multilingual is not None:
-                doubtful = lang.doubtful_stretches(audio, windows[1:], segments)
-                spans = spans + lang.identify_windows(doubtful, self.multilingual)
-                spans = lang.confirm_english(spans, segments)
-        if not all(span.language == lang.ENGLISH for span in spans):
-            known = {span.start for span in spans}
-            rest = [window for window in windows if window[0] not in known]
-            spans = spans + lang.identify_windows(rest, self.multilingual)
-            # The first window's language, given, spares faster-whisper identifying it again
-            # (an encoder pass); `multilingual` still reads each window's own language.
-            segments = transcribe(
-                audio,
-                self.multilingual,
-                language=spans[0].language,
-                multilingual=True,
-                capped=True,
-                progress=report,
-            )
+            return [], []
+        # A multilingual model as the English transcriber (WHISPER_MODEL=base) must not write
+        # other languages in their own words with confidence: it is held to English.
+        english = "en" if self.whisper.model.is_multilingual else None
+        segments = transcribe(audio, self.whisper, language=english, progress=report)
+        spans: list[lang.LanguageSpan] = []
+        if self.multilingual is not None:
+            doubtful = lang.doubtful_stretches(audio, windows, segments)
+            identified = lang.identify_windows(doubtful, self.multilingual)
+            spans = lang.transcript_english(segments)
+            spans += lang.confirm_english(identified, segments)
+            foreign = [s for s in spans if s.certain and s.language != lang.ENGLISH]
+            if foreign:
+                segments = self._transcribe_again(audio, segments, foreign)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
         utterances = [u for u in clamped if u.end > u.start]
@@ -740,6 +733,27 @@ class Analyzer:
             disputed = lang.disputed_utterances(audio, utterances, spans)
             spans = spans + lang.identify_windows(disputed, self.multilingual)
         return utterances, sorted(spans, key=lambda s: s.start)
+
+    def _transcribe_again(
+        self,
+        audio: np.ndarray,
+        segments: list[Segment],
+        foreign: list[lang.LanguageSpan],
+    ) -> list[Segment]:
+        """`segments` with each stretch in `foreign` written again by the multilingual model, in
+        its identified language (one capped decode; the English model's words there dropped)."""
+        rate = lang.SAMPLE_RATE
+
+        def inside(segment: Segment) -> bool:
+            middle = (segment.start + segment.end) / 2
+            return any(span.start <= middle <= span.end for span in foreign)
+
+        kept = [s for s in segments if not inside(s)]
+        for span in foreign:
+            stretch = audio[int(span.start * rate) : int(span.end * rate)]
+            written = transcribe(stretch, self.multilingual, language=span.language, capped=True)
+            kept += [shift_segment(s, span.start) for s in written]
+        return sorted(kept, key=lambda s: (s.start, s.end))
 
     def _features(
         self,

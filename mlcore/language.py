@@ -7,9 +7,13 @@ is packed into windows of up to 30 s (what Whisper's encoder reads at once), and
 Whisper's language probabilities. An utterance takes the language of the narrowest identified
 stretch that covers most of it (`language_at`); one that stretches of different languages
 overlap is identified on its own (`disputed_utterances`).
-English videos pay for one window only: the first is always identified, later speech only where
-the English model's transcript of it reads unlike English (`doubtful_stretches`), so a change of
-language is still found.
+The English model transcribes everything first; only where its transcript reads unlike English
+(`doubtful_stretches`: unsure words, or speech it wrote no words for) is the language identified,
+and only a stretch identified as another language with certainty is transcribed again, by the
+multilingual model in that language. Speech the English model wrote with confident words is
+English by its transcript (`transcript_english`, no probability: nothing was identified there),
+so an English video pays for no identification at all, and a mostly English video with one
+foreign stretch is never transcribed twice in full.
 Non-English utterances are translated to English by the same model (`task="translate"`), in
 stretches: consecutive utterances in one language, up to 30 s, in one decode (one encoder pass
 instead of one per utterance). The translation's timed segments are handed back to the
@@ -54,21 +58,24 @@ class LanguageSpan:
     start: float
     end: float
     language: str
-    probability: float
-    # English below the probability threshold, but the English model wrote the stretch with
-    # confident words (`confirm_english`): short English speech often identifies at 0.3-0.5.
+    # Whisper's probability for `language`; None where no identification ran (English by its
+    # transcript, `transcript_english`).
+    probability: float | None
+    # English the English model wrote with confident words: not identified at all
+    # (`transcript_english`), or identified below the probability threshold (`confirm_english`:
+    # short English speech often identifies at 0.3-0.5).
     confirmed_by_transcript: bool = False
 
     @property
     def certain(self) -> bool:
-        return self.probability >= MIN_LANGUAGE_PROBABILITY or self.confirmed_by_transcript
+        return (self.probability or 0.0) >= MIN_LANGUAGE_PROBABILITY or self.confirmed_by_transcript
 
     def to_dict(self) -> dict:
         return {
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "language": self.language,
-            "probability": round(self.probability, 4),
+            "probability": None if self.probability is None else round(self.probability, 4),
             "confirmed_by_transcript": self.confirmed_by_transcript,
         }
 
@@ -155,6 +162,35 @@ def doubtful_stretches(
     return sorted(out + silent, key=lambda w: w[0])
 
 
+def transcript_english(segments: list[Segment]) -> list[LanguageSpan]:
+    """English spans where the English model wrote confident words: stretches of segments whose
+    mean word probability is at least `ENGLISH_WORD_PROBABILITY_FLOOR` (the complement of
+    `doubtful_stretches`). No probability: nothing was identified there; other languages forced
+    through that model come out unsure."""
+    confident = sorted(
+        (
+            s
+            for s in segments
+            if (p := _word_probability(s)) is not None and p >= ENGLISH_WORD_PROBABILITY_FLOOR
+        ),
+        key=lambda s: s.start,
+    )
+    doubtful = [s for s in segments if s not in confident]
+    stretches: list[list[float]] = []
+    for segment in confident:
+        unsure_between = stretches and any(
+            stretches[-1][1] <= d.start < segment.start for d in doubtful
+        )
+        if stretches and segment.start - stretches[-1][1] <= STRETCH_GAP_S and not unsure_between:
+            stretches[-1][1] = max(stretches[-1][1], segment.end)
+        else:
+            stretches.append([segment.start, segment.end])
+    return [
+        LanguageSpan(float(a), float(b), ENGLISH, None, confirmed_by_transcript=True)
+        for a, b in stretches
+    ]
+
+
 def confirm_english(spans: list[LanguageSpan], segments: list[Segment]) -> list[LanguageSpan]:
     """Uncertain English spans whose English transcript (`segments`, from an English-only
     Whisper) has words, none of them in a doubtful stretch, marked as confirmed. Other languages
@@ -212,18 +248,24 @@ def disputed_utterances(
     return out
 
 
-def main_language(spans: list[LanguageSpan]) -> tuple[str, float] | None:
-    """The language spoken longest, with its duration-weighted mean probability."""
+def main_language(spans: list[LanguageSpan]) -> tuple[str, float | None] | None:
+    """The language spoken longest, with its duration-weighted mean probability over the spans
+    that were identified (None when none of its spans was: English by its transcript)."""
     if not spans:
         return None
     seconds: dict[str, float] = {}
     weighted: dict[str, float] = {}
+    identified: dict[str, float] = {}
     for span in spans:
         length = max(span.end - span.start, 1e-3)
         seconds[span.language] = seconds.get(span.language, 0.0) + length
-        weighted[span.language] = weighted.get(span.language, 0.0) + length * span.probability
+        if span.probability is not None:
+            weighted[span.language] = weighted.get(span.language, 0.0) + length * span.probability
+            identified[span.language] = identified.get(span.language, 0.0) + length
     language = max(seconds, key=seconds.__getitem__)
-    return language, weighted[language] / seconds[language]
+    if language not in identified:
+        return language, None
+    return language, weighted[language] / identified[language]
 
 
 Piece = tuple[float, float, str]  # start s, end s, text

@@ -361,6 +361,12 @@ def segments_to_utterances(
     return out
 
 
+def shift_segment(segment: Segment, offset_s: float) -> Segment:
+    """The segment (and its words) `offset_s` later: a stretch's transcript in the whole audio."""
+    words = tuple(replace(w, start=w.start + offset_s, end=w.end + offset_s) for w in segment.words)
+    return replace(segment, start=segment.start + offset_s, end=segment.end + offset_s, words=words)
+
+
 def clamp_to_duration(segment: Segment, duration: float) -> Segment:
     """Times inside [0, duration] (Whisper can overshoot the end by a few tens of ms)."""
     start = min(max(0.0, segment.start), duration)

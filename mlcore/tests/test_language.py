@@ -381,13 +381,66 @@ def test_translation_off_leaves_non_english_speech_unlabelled(text_checkpoint, g
     assert "ANALYSIS_TRANSLATE" in result.channels["text"]["note"]
 
 
-def test_a_change_of_language_is_found_and_only_its_stretch_translated(text_checkpoint, tmp_path):
+def _spy_audio(monkeypatch, model) -> list[float]:
+    """Seconds of audio in each `model.transcribe` call."""
+    seconds: list[float] = []
+    transcribe = model.transcribe
+
+    def spy(audio, **kwargs):
+        seconds.append(len(audio) / lang.SAMPLE_RATE)
+        return transcribe(audio, **kwargs)
+
+    monkeypatch.setattr(model, "transcribe", spy)
+    return seconds
+
+
+def test_confident_english_words_make_english_spans_without_identification():
+    segments = [
+        _said(0.0, 3.0, "we should meet at noon", 0.9),
+        _said(3.5, 6.0, "thank you so much", 0.85),
+        _said(6.5, 9.0, "ich bin heute glücklich", 0.3),  # unsure: not English by its words
+        _said(9.5, 12.0, "see you tomorrow then", 0.9),
+    ]
+    spans = lang.transcript_english(segments)
+    assert [(s.start, s.end) for s in spans] == [(0.0, 6.0), (9.5, 12.0)]
+    assert all(s.language == "en" and s.probability is None and s.certain for s in spans)
+    assert lang.main_language(spans) == ("en", None)
+
+
+def test_an_english_video_identifies_nothing(text_checkpoint, tmp_path, monkeypatch):
+    """The English model's confident words decide: no identification pass (it cost a Whisper
+    base encoder pass on a padded 30 s window per video, most of a short clip's time)."""
+    clip = testmedia.make_talking_clip(tmp_path / "en.mp4", ENGLISH, pause_s=0.8)
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    identified = []
+    detect = analyzer.multilingual.detect_language
+    monkeypatch.setattr(
+        analyzer.multilingual,
+        "detect_language",
+        lambda *a, **k: identified.append(1) or detect(*a, **k),
+    )
+    result = analyzer.analyze(clip)
+    assert identified == []
+    assert result.language == "en" and result.language_probability is None
+    spans = result.channels["text"]["languages"]
+    assert spans and all(s["language"] == "en" and s["confirmed_by_transcript"] for s in spans)
+    assert all(u.language == "en" and u.emotion is not None for u in result.utterances)
+
+
+def test_a_change_of_language_is_found_and_only_its_stretch_translated(
+    text_checkpoint, tmp_path, monkeypatch
+):
     # 35 s of English first (more than one 30 s window), then German.
     sentences = [*ENGLISH * 6, *GERMAN]
     voices = ["en-us"] * (len(sentences) - len(GERMAN)) + ["de"] * len(GERMAN)
     clip = testmedia.make_talking_clip(tmp_path / "mixed.mp4", sentences, voices=voices)
     analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, voice=False)
+    multilingual_seconds = _spy_audio(monkeypatch, analyzer.multilingual)
     result = analyzer.analyze(clip)
+    # Only the German stretch is written again (and translated), never the whole video.
+    german_s = sum(u.end - u.start for u in result.utterances if u.language == "de")
+    assert 0 < sum(multilingual_seconds) <= 2 * german_s + 4, multilingual_seconds
+    assert result.channels["text"]["transcription"] == "whisper-tiny.en + whisper-base"
     languages = [span["language"] for span in result.channels["text"]["languages"]]
     assert languages[0] == "en" and languages[-1] == "de", languages
     assert result.language == "en"
