@@ -49,3 +49,16 @@ def s3_client():
     """The boto3 client behind django-storages' S3 backend (None on local storage)."""
     connection = getattr(default_storage, "connection", None)
     return connection.meta.client if connection is not None else None
+
+
+def direct_upload_origin() -> str | None:
+    """Where the browser sends a direct upload (the presigned POST's scheme://host), for the
+    upload page's Content-Security-Policy; None on local storage. Computed offline by boto3."""
+    from urllib.parse import urlsplit
+
+    client = s3_client()
+    if client is None:
+        return None
+    url = client.generate_presigned_post(Bucket=default_storage.bucket_name, Key="probe")["url"]
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -24,6 +24,7 @@ from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
 from videos.models import AnalysisJob, JobStatus
+from videos.storage import direct_upload_origin
 from videos.streaming import video_response
 from webhooks import services as webhooks
 
@@ -80,7 +81,10 @@ def upload_page(request: HttpRequest, form: UploadForm, *, status: int = 200) ->
         # Seconds of analysis per second of video, for the page's estimate.
         "analysis_rate": round(presentation.analysis_rate(), 3),
     }
-    return render(request, "videos/upload.html", context, status=status)
+    response = render(request, "videos/upload.html", context, status=status)
+    if origin := direct_upload_origin():  # the page's script posts the file to S3 itself
+        response._csp_update = {"connect-src": [origin]}
+    return response
 
 
 @login_required
