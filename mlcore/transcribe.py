@@ -200,6 +200,34 @@ def capped_decoding(seconds: float, tokens_per_s: float = TOKENS_PER_S) -> dict:
     return {"temperature": 0.0, "max_new_tokens": min(tokens, MAX_NEW_TOKENS)}
 
 
+# Long audio is transcribed in pieces of at most this length, cut at the quietest moment of the
+# last CUT_SEARCH_S before each boundary: faster-whisper computes the log-mel features of all the
+# audio it is given at once (30 min took 1.7 GB more at peak; a 5 min piece about a sixth of
+# that). Audio up to this long is one piece, so its transcript is exactly as before.
+TRANSCRIBE_PIECE_S = 300.0
+CUT_SEARCH_S = 20.0
+_QUIET_FRAME_S = 0.25
+
+
+def piece_bounds(samples: int, rate: int, audio: np.ndarray | None = None) -> list[int]:
+    """Sample indices [0, cut1, ..., samples] splitting audio into pieces of at most
+    TRANSCRIBE_PIECE_S, each cut at the quietest `_QUIET_FRAME_S` frame in the CUT_SEARCH_S
+    before its boundary (at the boundary itself without `audio`)."""
+    piece, search, frame = (
+        int(x * rate) for x in (TRANSCRIBE_PIECE_S, CUT_SEARCH_S, _QUIET_FRAME_S)
+    )
+    bounds = [0]
+    while samples - bounds[-1] > piece:
+        target = bounds[-1] + piece
+        cut = target
+        if audio is not None:
+            window = audio[target - search : target]
+            energy = (window[: len(window) // frame * frame].reshape(-1, frame) ** 2).mean(axis=1)
+            cut = target - search + int(np.argmin(energy)) * frame + frame // 2
+        bounds.append(cut)
+    return [*bounds, samples]
+
+
 def transcribe(
     audio: np.ndarray,
     model=None,
@@ -221,34 +249,53 @@ def transcribe(
     `multilingual` (a multilingual model only) detects the language again in every 30 s window,
     so speech that changes language is written in each language. `capped` (other languages):
     one greedy decode per window with a token limit (`capped_decoding`); English keeps
-    faster-whisper's defaults, so its transcripts stay as they were.
+    faster-whisper's defaults, so its transcripts stay as they were. Audio longer than
+    TRANSCRIBE_PIECE_S is transcribed a piece at a time (bounded memory, `piece_bounds`).
     """
     if audio.size == 0:
         return []
     model = model or load_whisper()
-    total_s = audio.size / model.feature_extractor.sampling_rate
-    segments, _info = model.transcribe(
-        audio.astype(np.float32, copy=False),
-        language=language,
-        multilingual=multilingual,
-        beam_size=beam_size,
-        vad_filter=True,
-        word_timestamps=word_timestamps,
-        condition_on_previous_text=False,
-        **(capped_decoding(total_s) if capped else {}),
-    )
-    out = []
-    for seg in segments:
-        if progress is not None:
-            progress(min(1.0, seg.end / total_s))
-        text = seg.text.strip()
-        if not text:
-            continue
-        words = tuple(
-            Word(float(w.start), float(w.end), w.word.strip(), float(w.probability))
-            for w in seg.words or ()
+    rate = model.feature_extractor.sampling_rate
+    total_s = audio.size / rate
+    audio = audio.astype(np.float32, copy=False)
+    out: list[Segment] = []
+    bounds = piece_bounds(audio.size, rate, audio)
+    for lo, hi in itertools.pairwise(bounds):
+        offset = lo / rate
+        segments, _info = model.transcribe(
+            audio[lo:hi],
+            language=language,
+            multilingual=multilingual,
+            beam_size=beam_size,
+            vad_filter=True,
+            word_timestamps=word_timestamps,
+            condition_on_previous_text=False,
+            **(capped_decoding((hi - lo) / rate) if capped else {}),
         )
-        out.append(Segment(float(seg.start), float(seg.end), text, words, float(seg.avg_logprob)))
+        for seg in segments:
+            if progress is not None:
+                progress(min(1.0, (offset + seg.end) / total_s))
+            text = seg.text.strip()
+            if not text:
+                continue
+            words = tuple(
+                Word(
+                    offset + float(w.start),
+                    offset + float(w.end),
+                    w.word.strip(),
+                    float(w.probability),
+                )
+                for w in seg.words or ()
+            )
+            out.append(
+                Segment(
+                    offset + float(seg.start),
+                    offset + float(seg.end),
+                    text,
+                    words,
+                    float(seg.avg_logprob),
+                )  # fmt: skip
+            )
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from types import SimpleNamespace
 
@@ -49,6 +50,40 @@ def test_transcript_of_a_clip_with_pauses(analyzer, talking_clip):
     assert starts == sorted(starts)
     assert all(s.words for s in segments)  # word timestamps are on
     assert fractions and all(0 <= f <= 1 for f in fractions)
+
+
+def test_piece_bounds_cut_long_audio_at_its_quietest_moment_before_each_boundary():
+    from mlcore import transcribe as module
+
+    rate = 100  # samples per second, small numbers
+    loud = np.ones(int(module.TRANSCRIBE_PIECE_S * 2.5 * rate), dtype=np.float32)
+    quiet_at = int((module.TRANSCRIBE_PIECE_S - 7) * rate)  # 7 s before the first boundary
+    loud[quiet_at : quiet_at + rate] = 0.0
+    bounds = module.piece_bounds(loud.size, rate, loud)
+    assert bounds[0] == 0 and bounds[-1] == loud.size and len(bounds) == 4
+    assert quiet_at <= bounds[1] <= quiet_at + rate  # cut in the silence, not at 300 s
+    assert all(b - a <= module.TRANSCRIBE_PIECE_S * rate for a, b in itertools.pairwise(bounds))
+    assert module.piece_bounds(int(module.TRANSCRIBE_PIECE_S * rate), rate) == [0, 30000]
+
+
+def test_long_audio_is_transcribed_in_pieces_with_the_same_words(
+    analyzer, talking_clip, monkeypatch
+):
+    """Pieces keep memory bounded on a long video; cut in a pause, they hear the same words at
+    the same times as one pass."""
+    from mlcore import transcribe as module
+
+    audio = load_audio(talking_clip)
+    whole = transcribe(audio, analyzer.whisper)
+    monkeypatch.setattr(module, "TRANSCRIBE_PIECE_S", audio.size / 16_000 / 2 + 1.0)
+    monkeypatch.setattr(module, "CUT_SEARCH_S", 3.0)
+    assert len(module.piece_bounds(audio.size, 16_000, audio)) == 3  # two pieces
+    pieces = transcribe(audio, analyzer.whisper)
+    assert _words(" ".join(s.text for s in pieces)) == _words(" ".join(s.text for s in whole))
+    assert [round(s.start, 1) for s in pieces] == pytest.approx(
+        [round(s.start, 1) for s in whole],
+        abs=0.5,  # Whisper's own timestamp jitter
+    )
 
 
 def test_silence_and_empty_audio_give_no_segments(analyzer):
