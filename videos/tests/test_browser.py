@@ -50,8 +50,9 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture
-def browser():
+def start_chromium(*, console_log: bool = False):
+    """Headless Chromium through chromedriver; `console_log`: its console can be read back
+    (`driver.get_log("browser")`)."""
     require(
         bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
         "Chromium and chromedriver (apt-get install chromium chromium-driver)",
@@ -64,8 +65,16 @@ def browser():
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument("--window-size=1280,900")
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = start_chromium()
     yield driver
     driver.quit()
 

@@ -4,14 +4,11 @@ to its console ("Refused to ..."). None may be blocked; the charts and Swagger U
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from django.urls import reverse
 
-from conftest import require
 from videos.demo import make_demo_clip, make_demo_job
-from videos.tests.test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, _wait
+from videos.tests.test_browser import _wait, start_chromium
 from videos.tests.test_results_browser import _log_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -19,22 +16,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture
 def logging_browser():
-    """Chromium whose console messages can be read back (goog:loggingPrefs)."""
-    require(
-        bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
-        "Chromium and chromedriver (apt-get install chromium chromium-driver)",
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument("--window-size=1280,900")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    """Chromium whose console messages can be read back."""
+    driver = start_chromium(console_log=True)
     yield driver
     driver.quit()
 
