@@ -715,15 +715,22 @@ class Analyzer:
             return [], []
         # A multilingual model as the English transcriber (WHISPER_MODEL=base) must not write
         # other languages in their own words with confidence: it is held to English.
-        english = "en" if self.whisper.model.is_multilingual else None
-        segments = transcribe(audio, self.whisper, language=english, progress=report)
+        held_to = "en" if self.whisper.model.is_multilingual else None
+        segments = transcribe(audio, self.whisper, language=held_to, progress=report)
         spans: list[lang.LanguageSpan] = []
         if self.multilingual is not None:
             doubtful = lang.doubtful_stretches(audio, windows, segments)
-            identified = lang.identify_windows(doubtful, self.multilingual)
-            spans = lang.transcript_english(segments)
-            spans += lang.confirm_english(identified, segments)
-            foreign = [s for s in spans if s.certain and s.language != lang.ENGLISH]
+            identified = lang.identify_windows(
+                lang.to_identify(windows, doubtful), self.multilingual
+            )
+            identified = lang.confirm_english(identified, segments)
+            foreign = [s for s in identified if s.certain and s.language != lang.ENGLISH]
+            english = [  # confident English words inside a foreign stretch were misheard
+                s
+                for s in lang.transcript_english(segments)
+                if not any(f.start <= (s.start + s.end) / 2 <= f.end for f in foreign)
+            ]
+            spans = english + identified
             if foreign:
                 segments = self._transcribe_again(audio, segments, foreign)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)

@@ -162,6 +162,29 @@ def doubtful_stretches(
     return sorted(out + silent, key=lambda w: w[0])
 
 
+# A window of speech whose doubtful stretches make up at least this share of it is identified
+# whole: one encoder pass, and more speech for Whisper to judge by than its pieces.
+MOSTLY_DOUBTFUL = 0.5
+
+
+def to_identify(windows: list[Window], doubtful: list[Window]) -> list[Window]:
+    """What to identify: a window of speech that is mostly doubtful, whole; elsewhere the
+    doubtful stretches themselves (a foreign sentence inside English speech)."""
+    out: list[Window] = []
+    taken: set[int] = set()
+    for window in windows:
+        start, end = window[0], window[1]
+        inside = [i for i, d in enumerate(doubtful) if d[1] > start and d[0] < end]
+        if not inside:
+            continue
+        covered = sum(min(end, doubtful[i][1]) - max(start, doubtful[i][0]) for i in inside)
+        if covered >= MOSTLY_DOUBTFUL * (end - start):
+            out.append(window)
+            taken.update(inside)
+    out += [d for i, d in enumerate(doubtful) if i not in taken]
+    return sorted(out, key=lambda w: w[0])
+
+
 def transcript_english(segments: list[Segment]) -> list[LanguageSpan]:
     """English spans where the English model wrote confident words: stretches of segments whose
     mean word probability is at least `ENGLISH_WORD_PROBABILITY_FLOOR` (the complement of

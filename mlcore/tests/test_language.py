@@ -407,6 +407,15 @@ def test_confident_english_words_make_english_spans_without_identification():
     assert lang.main_language(spans) == ("en", None)
 
 
+def test_a_mostly_doubtful_window_is_identified_whole_and_a_little_doubt_on_its_own():
+    silence = np.zeros(16000, np.float32)
+    windows = [(0.0, 20.0, silence), (30.0, 50.0, silence)]
+    doubtful = [(1.0, 8.0, silence), (9.0, 17.0, silence), (40.0, 43.0, silence)]
+    picked = lang.to_identify(windows, doubtful)
+    # 15 of the first window's 20 s were unsure: the window, once; 3 of 20 s: that stretch only.
+    assert [(w[0], w[1]) for w in picked] == [(0.0, 20.0), (40.0, 43.0)]
+
+
 def test_an_english_video_identifies_nothing(text_checkpoint, tmp_path, monkeypatch):
     """The English model's confident words decide: no identification pass (it cost a Whisper
     base encoder pass on a padded 30 s window per video, most of a short clip's time)."""
