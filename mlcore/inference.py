@@ -520,11 +520,12 @@ class Analyzer:
         if audio is None:
             warnings.append(NO_AUDIO_WARNING)
         warnings += media_warnings(info)
-        with clock.stage("language"):  # where the speech is; identified where it needs it
+        with clock.stage("language"):
             identify = self.multilingual is not None and audio is not None
             windows = lang.speech_windows(audio) if identify else []
+            spans = lang.identify_windows(windows[:1], self.multilingual) if identify else []
         with clock.stage("transcribe") as report:
-            utterances, spans = self._utterances(audio, info, windows, report)
+            utterances, spans = self._utterances(audio, info, windows, spans, report)
         with clock.stage("translate") as report:
             readings = (
                 lang.read_utterances(
@@ -704,35 +705,47 @@ class Analyzer:
         audio: np.ndarray | None,
         info: MediaInfo,
         windows: list[lang.Window],
+        spans: list[lang.LanguageSpan],
         report: Callable[[float], None],
     ) -> tuple[list[Segment], list[lang.LanguageSpan]]:
-        """The utterances, and the language spans (`mlcore.language`): the English model
-        transcribes everything; where its words are unsure the language is identified, and a
-        stretch in another language (identified with certainty) is transcribed again by the
-        multilingual model in that language. An utterance that spans of two languages overlap is
-        then identified on its own (`lang.disputed_utterances`)."""
+        """The utterances, and the language spans with every stretch that needed identifying.
+
+        `spans` holds the first window's language. Another language, identified with
+        certainty: every window is identified and the multilingual model transcribes, writing
+        each window in its own language. Otherwise (English, or uncertain: a music intro must
+        not send a video down the multilingual path) the English model transcribes; only the
+        later stretches whose transcript reads unlike English are identified, and only those
+        identified as another language are transcribed again by the multilingual model (a mostly
+        English video is never transcribed twice in full). An utterance that spans of two
+        languages overlap is then identified on its own (`lang.disputed_utterances`)."""
         if audio is None:
-            return [], []
-        # A multilingual model as the English transcriber (WHISPER_MODEL=base) must not write
-        # other languages in their own words with confidence: it is held to English.
-        held_to = "en" if self.whisper.model.is_multilingual else None
-        segments = transcribe(audio, self.whisper, language=held_to, progress=report)
-        spans: list[lang.LanguageSpan] = []
-        if self.multilingual is not None:
-            doubtful = lang.doubtful_stretches(audio, windows, segments)
-            identified = lang.identify_windows(
-                lang.to_identify(windows, doubtful), self.multilingual
+            return [], spans
+        if any(span.certain and span.language != lang.ENGLISH for span in spans):
+            known = {span.start for span in spans}
+            rest = [window for window in windows if window[0] not in known]
+            spans = spans + lang.identify_windows(rest, self.multilingual)
+            # The first window's language, given, spares faster-whisper identifying it again
+            # (an encoder pass); `multilingual` still reads each window's own language.
+            segments = transcribe(
+                audio,
+                self.multilingual,
+                language=spans[0].language,
+                multilingual=True,
+                capped=True,
+                progress=report,
             )
-            identified = lang.confirm_english(identified, segments)
-            foreign = [s for s in identified if s.certain and s.language != lang.ENGLISH]
-            english = [  # confident English words inside a foreign stretch were misheard
-                s
-                for s in lang.transcript_english(segments)
-                if not any(f.start <= (s.start + s.end) / 2 <= f.end for f in foreign)
-            ]
-            spans = english + identified
-            if foreign:
-                segments = self._transcribe_again(audio, segments, foreign)
+        else:
+            # A multilingual English transcriber (WHISPER_MODEL=base) is held to English, so
+            # other languages come out unsure and are found.
+            held_to = "en" if self.whisper.model.is_multilingual else None
+            segments = transcribe(audio, self.whisper, language=held_to, progress=report)
+            if self.multilingual is not None:
+                doubtful = lang.doubtful_stretches(audio, windows[1:], segments)
+                spans = spans + lang.identify_windows(doubtful, self.multilingual)
+                spans = lang.confirm_english(spans, segments)
+                foreign = [s for s in spans if s.certain and s.language != lang.ENGLISH]
+                if foreign:
+                    segments = self._transcribe_again(audio, segments, foreign)
         utterances = segments_to_utterances(segments, self.min_utterance_s, self.max_utterance_s)
         clamped = (clamp_to_duration(u, info.duration) for u in utterances)
         utterances = [u for u in clamped if u.end > u.start]

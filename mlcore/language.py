@@ -7,13 +7,11 @@ is packed into windows of up to 30 s (what Whisper's encoder reads at once), and
 Whisper's language probabilities. An utterance takes the language of the narrowest identified
 stretch that covers most of it (`language_at`); one that stretches of different languages
 overlap is identified on its own (`disputed_utterances`).
-The English model transcribes everything first; only where its transcript reads unlike English
-(`doubtful_stretches`: unsure words, or speech it wrote no words for) is the language identified,
-and only a stretch identified as another language with certainty is transcribed again, by the
-multilingual model in that language. Speech the English model wrote with confident words is
-English by its transcript (`transcript_english`, no probability: nothing was identified there),
-so an English video pays for no identification at all, and a mostly English video with one
-foreign stretch is never transcribed twice in full.
+The first window of speech is always identified. Unless it is another language (with
+certainty), the English model transcribes everything, and later speech is identified only where
+its transcript reads unlike English (`doubtful_stretches`: unsure words, or speech it wrote no
+words for); a stretch identified as another language is transcribed again by the multilingual
+model, that stretch only.
 Non-English utterances are translated to English by the same model (`task="translate"`), in
 stretches: consecutive utterances in one language, up to 30 s, in one decode (one encoder pass
 instead of one per utterance). The translation's timed segments are handed back to the
@@ -58,12 +56,9 @@ class LanguageSpan:
     start: float
     end: float
     language: str
-    # Whisper's probability for `language`; None where no identification ran (English by its
-    # transcript, `transcript_english`).
-    probability: float | None
-    # English the English model wrote with confident words: not identified at all
-    # (`transcript_english`), or identified below the probability threshold (`confirm_english`:
-    # short English speech often identifies at 0.3-0.5).
+    probability: float | None  # Whisper's probability for `language` (None: not identified)
+    # English below the probability threshold, but the English model wrote the stretch with
+    # confident words (`confirm_english`): short English speech often identifies at 0.3-0.5.
     confirmed_by_transcript: bool = False
 
     @property
@@ -160,58 +155,6 @@ def doubtful_stretches(
             out.append(_window(audio, lo, hi))
     silent = [w for w in windows if not any(s.end > w[0] and s.start < w[1] for s in segments)]
     return sorted(out + silent, key=lambda w: w[0])
-
-
-# A window of speech whose doubtful stretches make up at least this share of it is identified
-# whole: one encoder pass, and more speech for Whisper to judge by than its pieces.
-MOSTLY_DOUBTFUL = 0.5
-
-
-def to_identify(windows: list[Window], doubtful: list[Window]) -> list[Window]:
-    """What to identify: a window of speech that is mostly doubtful, whole; elsewhere the
-    doubtful stretches themselves (a foreign sentence inside English speech)."""
-    out: list[Window] = []
-    taken: set[int] = set()
-    for window in windows:
-        start, end = window[0], window[1]
-        inside = [i for i, d in enumerate(doubtful) if d[1] > start and d[0] < end]
-        if not inside:
-            continue
-        covered = sum(min(end, doubtful[i][1]) - max(start, doubtful[i][0]) for i in inside)
-        if covered >= MOSTLY_DOUBTFUL * (end - start):
-            out.append(window)
-            taken.update(inside)
-    out += [d for i, d in enumerate(doubtful) if i not in taken]
-    return sorted(out, key=lambda w: w[0])
-
-
-def transcript_english(segments: list[Segment]) -> list[LanguageSpan]:
-    """English spans where the English model wrote confident words: stretches of segments whose
-    mean word probability is at least `ENGLISH_WORD_PROBABILITY_FLOOR` (the complement of
-    `doubtful_stretches`). No probability: nothing was identified there; other languages forced
-    through that model come out unsure."""
-    confident = sorted(
-        (
-            s
-            for s in segments
-            if (p := _word_probability(s)) is not None and p >= ENGLISH_WORD_PROBABILITY_FLOOR
-        ),
-        key=lambda s: s.start,
-    )
-    doubtful = [s for s in segments if s not in confident]
-    stretches: list[list[float]] = []
-    for segment in confident:
-        unsure_between = stretches and any(
-            stretches[-1][1] <= d.start < segment.start for d in doubtful
-        )
-        if stretches and segment.start - stretches[-1][1] <= STRETCH_GAP_S and not unsure_between:
-            stretches[-1][1] = max(stretches[-1][1], segment.end)
-        else:
-            stretches.append([segment.start, segment.end])
-    return [
-        LanguageSpan(float(a), float(b), ENGLISH, None, confirmed_by_transcript=True)
-        for a, b in stretches
-    ]
 
 
 def confirm_english(spans: list[LanguageSpan], segments: list[Segment]) -> list[LanguageSpan]:

@@ -46,7 +46,6 @@ def test_text_output(analyzer, untrained_checkpoint, talking_clip):
     assert "overall (words):" in text
     assert "untrained" in text
     assert "face: not used" in text and "voice: used" in text
-    assert "language: en (by the English transcriber's confident words)" in text
 
 
 def test_an_untrained_checkpoint_is_a_command_error(text_checkpoint, talking_clip):
