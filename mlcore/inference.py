@@ -694,11 +694,16 @@ class Analyzer:
     def _transcription_models(self, spans: list[lang.LanguageSpan]) -> str:
         """Which Whisper wrote the transcript (`_utterances`): the English model, the
         multilingual one for stretches in other languages, or both."""
-        foreign = any(span.certain and span.language != lang.ENGLISH for span in spans)
-        english = any(span.language == lang.ENGLISH or not span.certain for span in spans)
-        if foreign and english:
+
+        def foreign(span: lang.LanguageSpan) -> bool:
+            return span.certain and span.language != lang.ENGLISH
+
+        first = min(spans, key=lambda s: s.start, default=None)
+        if first is not None and foreign(first):  # the multilingual model wrote it all
+            return f"whisper-{self.multilingual_name}"
+        if any(foreign(span) for span in spans):  # and wrote its foreign stretches again
             return f"whisper-{self.whisper_name} + whisper-{self.multilingual_name}"
-        return f"whisper-{self.multilingual_name if foreign else self.whisper_name}"
+        return f"whisper-{self.whisper_name}"
 
     def _utterances(
         self,
