@@ -354,7 +354,7 @@ def language_warnings(
     """Warnings at the top of a result when the words were not read as plain English."""
     out = []
     main = lang.main_language(list(spans))
-    if main and main[0] != lang.ENGLISH and (main[1] or 0.0) >= lang.MIN_LANGUAGE_PROBABILITY:
+    if main and main[0] != lang.ENGLISH and main[1] >= lang.MIN_LANGUAGE_PROBABILITY:
         out.append(
             f"The speech is mostly in {lang.language_name(main[0])} ({main[1]:.0%} sure). "
             "The language model reads English only: see the text channel for how it was read."
@@ -588,7 +588,7 @@ class Analyzer:
             ),
             face_track=[f.to_dict() for f in faces],
             language=main[0] if (main := lang.main_language(spans)) else "",
-            language_probability=round(main[1], 4) if main and main[1] is not None else None,
+            language_probability=round(main[1], 4) if main else None,
         )
 
     def _faces(

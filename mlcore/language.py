@@ -56,21 +56,21 @@ class LanguageSpan:
     start: float
     end: float
     language: str
-    probability: float | None  # Whisper's probability for `language` (None: not identified)
+    probability: float
     # English below the probability threshold, but the English model wrote the stretch with
     # confident words (`confirm_english`): short English speech often identifies at 0.3-0.5.
     confirmed_by_transcript: bool = False
 
     @property
     def certain(self) -> bool:
-        return (self.probability or 0.0) >= MIN_LANGUAGE_PROBABILITY or self.confirmed_by_transcript
+        return self.probability >= MIN_LANGUAGE_PROBABILITY or self.confirmed_by_transcript
 
     def to_dict(self) -> dict:
         return {
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "language": self.language,
-            "probability": None if self.probability is None else round(self.probability, 4),
+            "probability": round(self.probability, 4),
             "confirmed_by_transcript": self.confirmed_by_transcript,
         }
 
@@ -214,24 +214,18 @@ def disputed_utterances(
     return out
 
 
-def main_language(spans: list[LanguageSpan]) -> tuple[str, float | None] | None:
-    """The language spoken longest, with its duration-weighted mean probability over the spans
-    that were identified (None when none of its spans was: English by its transcript)."""
+def main_language(spans: list[LanguageSpan]) -> tuple[str, float] | None:
+    """The language spoken longest, with its duration-weighted mean probability."""
     if not spans:
         return None
     seconds: dict[str, float] = {}
     weighted: dict[str, float] = {}
-    identified: dict[str, float] = {}
     for span in spans:
         length = max(span.end - span.start, 1e-3)
         seconds[span.language] = seconds.get(span.language, 0.0) + length
-        if span.probability is not None:
-            weighted[span.language] = weighted.get(span.language, 0.0) + length * span.probability
-            identified[span.language] = identified.get(span.language, 0.0) + length
+        weighted[span.language] = weighted.get(span.language, 0.0) + length * span.probability
     language = max(seconds, key=seconds.__getitem__)
-    if language not in identified:
-        return language, None
-    return language, weighted[language] / identified[language]
+    return language, weighted[language] / seconds[language]
 
 
 Piece = tuple[float, float, str]  # start s, end s, text

@@ -358,14 +358,14 @@ CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": 
 
 
 def _language_span(span: dict) -> str:
-    """ "German 0:40-0:47 (98%)": one identified stretch of speech; "(by its words)" for English
-    the English transcriber wrote with confident words (nothing identified there)."""
+    """ "German 0:40-0:47 (98%)": one identified stretch of speech."""
     from mlcore.language import language_name  # noqa: PLC0415 - transformers is heavy
     from videos.templatetags.video_ui import clock  # noqa: PLC0415
 
-    probability = span.get("probability")
-    how = "by its words" if probability is None else f"{probability:.0%}"
-    return f"{language_name(span['language'])} {clock(span['start'])}–{clock(span['end'])} ({how})"
+    return (
+        f"{language_name(span['language'])} {clock(span['start'])}–{clock(span['end'])} "
+        f"({span['probability']:.0%})"
+    )
 
 
 def _context_words(context: dict) -> str:

@@ -85,18 +85,3 @@ def test_the_api_and_csv_carry_language_and_translation(client, user, german_job
     assert rows[0]["original_text"] == "Ich bin heute sehr glücklich."
     assert (rows[0]["translated"], rows[0]["language"]) == ("yes", "de")
     assert (rows[1]["emotion"], rows[1]["language_probability"]) == ("", "0.2100")
-
-
-def test_english_by_its_transcript_says_so_instead_of_a_probability(client, user, german_job):
-    """English the English transcriber wrote with confident words is not identified at all:
-    no percentage is shown for it."""
-    german_job.language, german_job.language_probability = "en", None
-    german_job.channels["text"]["languages"] = [
-        {"start": 0.5, "end": 8.0, "language": "en", "probability": None,
-         "confirmed_by_transcript": True},
-    ]  # fmt: skip
-    german_job.save()
-    client.force_login(user)
-    page = client.get(reverse("job-detail", args=[german_job.pk])).content.decode()
-    assert "by the English transcriber's confident words" in page
-    assert "English 0:00–0:08 (by its words)" in page and "None" not in page

@@ -117,9 +117,7 @@ def format_result(result: AnalysisResult) -> str:
         note = f" ({channel['note']})" if channel.get("note") else ""
         lines.append(f"  {name}: {'used' if channel.get('used') else 'not used'} - {what}{note}")
     if result.language:
-        sure = result.language_probability
-        how = "by the English transcriber's confident words" if sure is None else f"{sure:.0%}"
-        lines.append(f"language: {result.language} ({how})")
+        lines.append(f"language: {result.language} ({result.language_probability:.0%})")
     lines += [f"warning: {w}" for w in result.warnings]
     for u in result.utterances:
         face = u.face or {}
