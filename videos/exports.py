@@ -24,6 +24,9 @@ VOICE_COLUMNS = (
     "pause_count",
     "pause_s",
     "relative_intensity",
+    "emotion",
+    "arousal",
+    "sentiment",
 )
 CSV_COLUMNS = (
     ["index", "start", "end", "text", "original_text", "translated", "language"]
@@ -34,6 +37,7 @@ CSV_COLUMNS = (
     + ["face_coverage", "face_emotion"]
     + [f"face_{label}" for label in EMOTIONS]
     + [f"voice_{name}" for name in VOICE_COLUMNS]
+    + [f"voice_{label}" for label in EMOTIONS]
     + ["combined_emotion", "combined_emotion_confidence"]
     + ["combined_sentiment", "combined_sentiment_confidence", "combined_channels"]
 )
@@ -88,6 +92,7 @@ def results_csv(job: AnalysisJob) -> str:
                 face.get("emotion") or "",
                 *(_score(face_scores.get(label)) for label in EMOTIONS),
                 *("" if voice.get(name) is None else voice[name] for name in VOICE_COLUMNS),
+                *(_score((voice.get("emotion_scores") or {}).get(label)) for label in EMOTIONS),
                 combined.get("emotion", ""),
                 _score((combined.get("emotion_scores") or {}).get(combined.get("emotion"))),
                 combined.get("sentiment", ""),

@@ -58,7 +58,10 @@ def get_analyzer() -> Analyzer:
         limits=media_limits(),  # the same MAX_VIDEO_* settings as the upload check
         face=settings.ANALYSIS_FACE_CHANNEL,
         voice=settings.ANALYSIS_VOICE_CHANNEL,
+        voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
         face_weight=settings.FUSION_FACE_WEIGHT,
+        text_weight=settings.FUSION_TEXT_WEIGHT,
+        voice_weight=settings.FUSION_VOICE_WEIGHT,
     )
 
 

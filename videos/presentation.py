@@ -59,7 +59,12 @@ class UtteranceRow:
     face_coverage: float = 0.0
     combined_emotion: str | None = None
     combined_sentiment: str | None = None
+    combined_confidence: float = 0.0
+    combined_channels: str = ""
     voice_text: str = ""
+    voice_emotion: str | None = None  # None: no voice reading (model off, or unreadable voice)
+    voice_confidence: float = 0.0
+    voice_arousal: float | None = None
 
     @property
     def has_text_label(self) -> bool:
@@ -78,6 +83,19 @@ class UtteranceRow:
     @property
     def face_weak(self) -> bool:
         return self.face_confidence < WEAK_CONFIDENCE
+
+    @property
+    def voice_weak(self) -> bool:
+        return self.voice_confidence < WEAK_CONFIDENCE
+
+    @property
+    def combined_weak(self) -> bool:
+        return self.combined_confidence < WEAK_CONFIDENCE
+
+    @property
+    def combined_adds(self) -> bool:
+        """True when `combined` fused more than the words (worth showing beside them)."""
+        return bool(self.combined_emotion) and self.combined_channels != "words"
 
 
 def _voice_text(voice: dict | None) -> str:
@@ -100,6 +118,7 @@ def utterance_rows(utterances: Sequence[Utterance]) -> list[UtteranceRow]:
         face = u.face or {}
         combined = u.combined or {}
         face_emotion = face.get("emotion")
+        voice = u.voice or {}
         rows.append(
             UtteranceRow(
                 utterance=u,
@@ -110,7 +129,14 @@ def utterance_rows(utterances: Sequence[Utterance]) -> list[UtteranceRow]:
                 face_coverage=float(face.get("coverage") or 0.0),
                 combined_emotion=combined.get("emotion") or None,
                 combined_sentiment=combined.get("sentiment") or None,
+                combined_confidence=_top(combined.get("emotion_scores"), combined.get("emotion")),
+                combined_channels=" + ".join(
+                    CHANNEL_NAMES.get(c, c).lower() for c in combined.get("channels") or []
+                ),
                 voice_text=_voice_text(u.voice),
+                voice_emotion=voice.get("emotion"),
+                voice_confidence=_top(voice.get("emotion_scores"), voice.get("emotion")),
+                voice_arousal=voice.get("arousal"),
             )
         )
     return rows
@@ -385,6 +411,8 @@ def channel_rows(channels: dict) -> list[dict]:
             continue
         info = channels[name]
         detail = info.get("model") or info.get("method") or info.get("rule") or ""
+        if name == "voice" and info.get("emotion_model"):
+            detail = f"{info['emotion_model']} (emotion) · {info.get('method', '')} (measures)"
         if name == "face" and info.get("frames"):
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
         if name == "text" and info.get("context"):
@@ -454,6 +482,9 @@ def _chart_utterance(u: Utterance) -> dict:
         ),
         "face_emotion": face.get("emotion"),
         "face_confidence": _top(face.get("scores"), face.get("emotion")),
+        "voice_emotion": voice.get("emotion"),
+        "voice_confidence": _top(voice.get("emotion_scores"), voice.get("emotion")),
+        "arousal": voice.get("arousal"),
         "intensity": voice.get("relative_intensity"),
         "pitch_hz": voice.get("pitch_median_hz"),
         "rate_wps": voice.get("speaking_rate_wps"),

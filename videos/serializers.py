@@ -43,8 +43,10 @@ class FaceAggregateSerializer(serializers.Serializer):
     scores = _scores("Mean face-expression probabilities over the frames with a face.")
 
 
-class ProsodySerializer(serializers.Serializer):
-    """Measured prosody of one utterance (numbers, no label)."""
+class VoiceSerializer(serializers.Serializer):
+    """The voice channel over one utterance: measured prosody, and the voice-emotion model's
+    reading (a model trained on acted speech, RAVDESS; null where it is off or could not read
+    the voice: see emotion_note)."""
 
     pitch_median_hz = serializers.FloatField(allow_null=True)
     pitch_range_st = serializers.FloatField(
@@ -59,10 +61,34 @@ class ProsodySerializer(serializers.Serializer):
         allow_null=True,
         help_text="-1..1 against this video's own median loudness and pitch (see MODEL_CARD).",
     )
+    emotion = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="The voice-emotion model's label (trained on acted speech); null: no reading.",
+    )
+    emotion_scores = _scores("The voice-emotion model's probabilities over the 7 emotions.")
+    arousal = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="0-1: probability that the voice is activated (anger, fear, joy, surprise) "
+        "rather than calm (neutral, sadness).",
+    )
+    sentiment = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Derived from the voice's emotions (MELD's emotion-sentiment co-occurrence).",
+    )
+    sentiment_scores = _scores("Sentiment probabilities derived from the voice's emotions.")
+    emotion_note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text='Why the voice gave no emotion reading ("no voice reading: too short", '
+        '"... silent", "... clipped"); empty when it did.',
+    )
 
 
 class CombinedSerializer(serializers.Serializer):
-    """Late fusion of the language model and the face channel (log-linear pooling)."""
+    """Late fusion of the words, the face and the voice (log-linear pooling, mlcore.fusion)."""
 
     emotion = serializers.CharField()
     emotion_scores = _scores("Fused emotion probabilities.")
@@ -70,6 +96,10 @@ class CombinedSerializer(serializers.Serializer):
     sentiment_scores = _scores("Fused sentiment probabilities.")
     channels = serializers.ListField(child=serializers.CharField(), help_text="Channels fused.")
     face_weight = serializers.FloatField(help_text="The face's weight (setting x coverage).")
+    voice_weight = serializers.FloatField(
+        required=False, help_text="The voice's weight; 0: no voice reading."
+    )
+    text_weight = serializers.FloatField(required=False, help_text="The words' weight.")
 
 
 class FaceFrameSerializer(serializers.Serializer):
@@ -121,7 +151,7 @@ class UtteranceSerializer(serializers.ModelSerializer):
     )
     sentiment_scores = _scores("The language model's sentiment probabilities; null: no label.")
     face = FaceAggregateSerializer(allow_null=True, read_only=True)
-    voice = ProsodySerializer(allow_null=True, read_only=True)
+    voice = VoiceSerializer(allow_null=True, read_only=True)
     combined = CombinedSerializer(allow_null=True, read_only=True)
 
     class Meta:

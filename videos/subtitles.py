@@ -3,7 +3,8 @@
 WebVTT (the job page's `<track>`, and downloads) and SRT (downloads). Each cue is the transcript
 (the words as spoken, and the English the model read when it was translated) and a label line:
 "[joy · positive]" from the language model, or "[no text label · face: joy]" when the language
-model gave none (speech it cannot read) and the face channel saw an expression."""
+model gave none (speech it cannot read) and the face channel saw an expression; the voice-emotion
+model's reading follows where it gave one ("[neutral · neutral · voice: anger]")."""
 
 from __future__ import annotations
 
@@ -25,9 +26,13 @@ def cue_label(u: Utterance) -> str:
     """The bracketed label line of one utterance."""
     if u.emotion:
         parts = [u.emotion] + ([u.sentiment] if u.sentiment else [])
-        return f"[{' · '.join(parts)}]"
-    face = (u.face or {}).get("emotion")
-    return f"[{NO_TEXT_LABEL} · face: {face}]" if face else f"[{NO_TEXT_LABEL}]"
+    else:
+        face = (u.face or {}).get("emotion")
+        parts = [NO_TEXT_LABEL] + ([f"face: {face}"] if face else [])
+    voice = (u.voice or {}).get("emotion")
+    if voice:
+        parts.append(f"voice: {voice}")
+    return f"[{' · '.join(parts)}]"
 
 
 def _one_line(text: str) -> str:

@@ -127,6 +127,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         else None,
         "unlabelled_share": next((s for s in emotion_shares if not s.label), None),
         "has_voice": any((u.voice or {}).get("relative_intensity") is not None for u in utterances),
+        "has_voice_emotion": any((u.voice or {}).get("emotion") for u in utterances),
         # The engine's mean probabilities, shown under their own name (not as shares).
         "emotion_means": presentation.distribution_rows(
             summary.get("emotion_distribution") or {}, EMOTIONS

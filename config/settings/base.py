@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
+from mlcore.fusion import DEFAULT_TEXT_WEIGHT, DEFAULT_VOICE_WEIGHT
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # optional local overrides
@@ -282,7 +284,13 @@ MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped d
 # FUSION_FACE_WEIGHT is the face's weight in the `combined` label (mlcore.fusion; chosen, not fit).
 ANALYSIS_FACE_CHANNEL = env.bool("ANALYSIS_FACE_CHANNEL", default=True)
 ANALYSIS_VOICE_CHANNEL = env.bool("ANALYSIS_VOICE_CHANNEL", default=True)
+# The voice-emotion model (mlcore.voice_emotion, weights derived from RAVDESS: CC BY-NC-SA 4.0):
+# false keeps the voice channel to measured prosody, with no emotion read from the voice.
+ANALYSIS_VOICE_EMOTION = env.bool("ANALYSIS_VOICE_EMOTION", default=True)
 FUSION_FACE_WEIGHT = env.float("FUSION_FACE_WEIGHT", default=0.5)
+# The words' and the voice's weights in `combined`: defaults measured (mlcore.fusion, MODEL_CARD).
+FUSION_TEXT_WEIGHT = env.float("FUSION_TEXT_WEIGHT", default=DEFAULT_TEXT_WEIGHT)
+FUSION_VOICE_WEIGHT = env.float("FUSION_VOICE_WEIGHT", default=DEFAULT_VOICE_WEIGHT)
 
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # set: /metrics wants "Bearer <token>"
 # Without a token /metrics answers 403, unless opened explicitly (a scraper on a private network).

@@ -53,3 +53,31 @@ def test_face_sentiment_follows_melds_emotion_sentiment_pairs():
     assert set(sentiment) == set(SENTIMENTS)
     assert sum(sentiment.values()) == pytest.approx(1.0)
     assert max(sentiment, key=sentiment.get) == "positive"
+
+
+ANGRY_VOICE = {
+    "emotion": "anger",
+    "emotion_scores": {e: (0.88 if e == "anger" else 0.02) for e in EMOTIONS},
+}
+
+
+def test_a_sure_voice_outweighs_unsure_words():
+    combined = combine(TEXT_EMOTION, TEXT_SENTIMENT, None, voice=ANGRY_VOICE, voice_weight=1.0)
+    assert combined["channels"] == ["text", "voice"] and combined["voice_weight"] == 1.0
+    assert combined["emotion"] == "anger" and combined["sentiment"] == "negative"
+    assert sum(combined["emotion_scores"].values()) == pytest.approx(1.0)
+
+
+def test_a_voice_without_a_reading_or_weight_leaves_the_words():
+    no_reading = {"emotion": None, "emotion_scores": None, "emotion_note": "no voice reading"}
+    for voice, weight in ((no_reading, 1.0), (ANGRY_VOICE, 0.0), (None, 1.0)):
+        combined = combine(TEXT_EMOTION, TEXT_SENTIMENT, None, voice=voice, voice_weight=weight)
+        assert combined["channels"] == ["text"] and combined["voice_weight"] == 0.0
+        assert combined["emotion_scores"] == TEXT_EMOTION
+
+
+def test_the_voice_alone_is_its_own_reading():
+    combined = combine(None, None, None, voice=ANGRY_VOICE, voice_weight=0.3)
+    assert combined["channels"] == ["voice"]
+    assert combined["emotion_scores"] == pytest.approx(ANGRY_VOICE["emotion_scores"])
+    assert combine(None, None, None, voice=None) is None

@@ -349,6 +349,40 @@
       });
     }
 
+    var voiceEmotion = $("voice-emotion-chart");
+    var heard = u.filter(function (x) { return x.voice_emotion; });
+    if (voiceEmotion && heard.length) {
+      // The voice-emotion model's label per utterance, on the same rows as the words' chart.
+      timeChart(voiceEmotion, {
+        type: "bar",
+        data: {
+          labels: data.emotions,
+          datasets: [{
+            label: "Voice emotion",
+            data: heard.map(function (x) { return { x: [x.start, x.end], y: x.voice_emotion }; }),
+            backgroundColor: heard.map(function (x) { return faded(emotionColor(x.voice_emotion), x.voice_confidence); }),
+            borderRadius: 4, borderSkipped: false, barPercentage: 0.9, categoryPercentage: 0.9,
+            minBarLength: 3,
+          }],
+        },
+        options: {
+          indexAxis: "y",
+          scales: { y: { type: "category", grid: { display: false } } },
+          plugins: {
+            legend: { display: false },
+            tooltip: Object.assign({}, tooltipBase, { callbacks: {
+              title: function (items) { return span(heard[items[0].dataIndex]); },
+              label: function (item) {
+                var x = heard[item.dataIndex];
+                return ["Voice: " + x.voice_emotion + " (" + percent(x.voice_confidence) + "), arousal " + percent(x.arousal), x.text];
+              },
+            } }),
+          },
+          onClick: function (event, elements) { if (elements.length) seek(heard[elements[0].index].start); },
+        },
+      });
+    }
+
     var faceChart = $("face-chart");
     var faces = data.face_track || [];
     if (faceChart && faces.length) {

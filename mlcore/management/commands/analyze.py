@@ -88,6 +88,10 @@ class Command(BaseCommand):
                 whisper_device or "cpu",
                 face=settings.ANALYSIS_FACE_CHANNEL and not options["no_face"],
                 voice=settings.ANALYSIS_VOICE_CHANNEL and not options["no_voice"],
+                voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
+                face_weight=settings.FUSION_FACE_WEIGHT,
+                text_weight=settings.FUSION_TEXT_WEIGHT,
+                voice_weight=settings.FUSION_VOICE_WEIGHT,
                 language_model=settings.WHISPER_LANGUAGE_MODEL or None,
                 translate_speech=settings.ANALYSIS_TRANSLATE,
             )
@@ -114,6 +118,8 @@ def format_result(result: AnalysisResult) -> str:
     ]
     for name, channel in result.channels.items():
         what = channel.get("model") or channel.get("method") or channel.get("rule") or ""
+        if channel.get("emotion_model"):
+            what = f"{channel['emotion_model']} + {what}"
         note = f" ({channel['note']})" if channel.get("note") else ""
         lines.append(f"  {name}: {'used' if channel.get('used') else 'not used'} - {what}{note}")
     if result.language:
@@ -124,10 +130,15 @@ def format_result(result: AnalysisResult) -> str:
         extra = []
         if face.get("emotion"):
             extra.append(f"face {face['emotion']} ({face['coverage']:.0%} of frames)")
-        if u.combined and "face" in u.combined["channels"]:
+        voice = u.voice or {}
+        if voice.get("emotion"):
+            extra.append(f"voice {voice['emotion']}, arousal {voice['arousal']:.2f}")
+        elif voice.get("emotion_note"):
+            extra.append(voice["emotion_note"])
+        if voice.get("relative_intensity") is not None:
+            extra.append(f"voice intensity {voice['relative_intensity']:+.2f}")
+        if u.combined and u.combined["channels"] != ["text"]:
             extra.append(f"combined {u.combined['emotion']}/{u.combined['sentiment']}")
-        if u.voice and u.voice.get("relative_intensity") is not None:
-            extra.append(f"voice intensity {u.voice['relative_intensity']:+.2f}")
         if u.translated:
             extra.append(f"{u.language}: {u.original_text}")
         suffix = f"  [{'; '.join(extra)}]" if extra else ""
@@ -141,6 +152,17 @@ def format_result(result: AnalysisResult) -> str:
         )
     else:
         lines.append(summary["message"])
+    voice = summary.get("voice") or {}
+    if voice.get("dominant_emotion"):
+        lines.append(
+            f"voice: mostly {voice['dominant_emotion']}, mean arousal {voice['mean_arousal']:.2f} "
+            f"({voice['read_utterance_count']} utterances read)"
+        )
+    if summary.get("combined"):
+        lines.append(
+            f"overall (combined): {summary['combined']['dominant_emotion']}, "
+            f"{summary['combined']['dominant_sentiment']}"
+        )
     face = summary.get("face")
     if face:
         lines.append(

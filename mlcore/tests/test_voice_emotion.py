@@ -1,0 +1,112 @@
+"""The voice-emotion model (mlcore.voice_emotion) on real synthesised speech, its shipped weights,
+and the feature path training shares with inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlcore import testmedia
+from mlcore.labels import EMOTIONS
+from mlcore.media import load_audio
+from mlcore.transcribe import load_whisper
+from mlcore.voice_emotion import (
+    DEFAULT_WEIGHTS,
+    DEFAULT_WEIGHTS_SHA256,
+    MIN_VOICE_S,
+    SAMPLE_RATE,
+    VoiceEmotionError,
+    VoiceEmotionModel,
+    embed,
+    read_utterances,
+    reading,
+    trim,
+    unreadable_reason,
+)
+from mlcore.weights import file_sha256
+from training.emotional_speech import Clip
+from training.voice import features
+
+SENTENCE = "Kids are talking by the door, and the dogs are sitting by the gate."
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory) -> Path:
+    return testmedia.make_speech_wav(SENTENCE, tmp_path_factory.mktemp("voice") / "speech.wav")
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav) -> np.ndarray:
+    return load_audio(speech_wav, SAMPLE_RATE)
+
+
+@pytest.fixture(scope="module")
+def model() -> VoiceEmotionModel:
+    return VoiceEmotionModel.load()
+
+
+@pytest.fixture(scope="module")
+def whisper(model):
+    return load_whisper(model.whisper_model)
+
+
+def test_the_shipped_weights_are_the_recorded_ones_and_say_what_they_are(model):
+    assert file_sha256(DEFAULT_WEIGHTS) == DEFAULT_WEIGHTS_SHA256
+    assert model.info["labels"] == list(EMOTIONS)
+    assert model.whisper_model in {"tiny.en", "base"}
+    assert "RAVDESS" in model.info["trained_on"] and "CC BY-NC-SA" in model.info["licence"]
+    assert model.emotion_coef.shape == (len(EMOTIONS), model.mean.size)
+
+
+def test_missing_or_unexpected_weights_are_refused_with_a_way_out(tmp_path, model):
+    with pytest.raises(VoiceEmotionError, match="ANALYSIS_VOICE_EMOTION"):
+        VoiceEmotionModel.load(tmp_path / "none.npz")
+    other = tmp_path / "other.npz"
+    model.save(other)  # a head of your own loads from its own path
+    assert VoiceEmotionModel.load(other).name == model.name
+    with pytest.raises(VoiceEmotionError, match="not the recorded"):
+        VoiceEmotionModel.load(other, sha256="0" * 64)
+
+
+def test_trim_keeps_the_speech_and_drops_the_silence_around_it(speech):
+    padded = np.concatenate([np.zeros(SAMPLE_RATE), speech, np.zeros(SAMPLE_RATE)])
+    kept = trim(padded)
+    assert speech.size * 0.8 < kept.size < speech.size + 0.5 * SAMPLE_RATE
+
+
+def test_silence_clipping_and_a_short_blip_give_reasons_not_readings(speech):
+    assert unreadable_reason(speech) is None
+    assert unreadable_reason(np.zeros(2 * SAMPLE_RATE, dtype=np.float32)) == "silent"
+    assert unreadable_reason(np.clip(speech * 60, -1, 1)) == "clipped"
+    assert unreadable_reason(speech[: int(0.3 * SAMPLE_RATE)]) == "too short"
+    assert MIN_VOICE_S > 0.3
+
+
+def test_each_span_gets_a_reading_or_says_why_not(model, whisper, speech):
+    seconds = speech.size / SAMPLE_RATE
+    track = np.concatenate([speech, np.zeros(2 * SAMPLE_RATE, dtype=np.float32)])
+    spans = [(0.0, seconds), (seconds + 0.5, seconds + 1.5), (0.0, 0.3)]
+    heard, silent, short = read_utterances(model, whisper, track, spans)
+    assert heard["emotion"] in EMOTIONS and heard["emotion_note"] == ""
+    assert sum(heard["emotion_scores"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert 0.0 <= heard["arousal"] <= 1.0 and heard["sentiment"] in heard["sentiment_scores"]
+    assert silent["emotion"] is None and silent["emotion_note"] == "no voice reading: silent"
+    assert short["emotion_scores"] is None and "too short" in short["emotion_note"]
+
+
+def test_training_reads_a_clip_exactly_as_the_analyzer_reads_an_utterance(
+    model, whisper, speech_wav, speech, tmp_path
+):
+    clip = Clip(path=speech_wav, emotion="neutral", speaker="test-1", corpus="test")
+    x, kept = features([clip], model.whisper_model, tmp_path)
+    assert kept == [clip]
+    np.testing.assert_array_equal(x[0], embed(whisper, speech))
+    emotion, arousal = model.predict(x)
+    (analyzed,) = read_utterances(model, whisper, speech, [(0.0, speech.size / SAMPLE_RATE)])
+    assert analyzed | {"emotion_note": ""} == reading(emotion[0], float(arousal[0])) | {
+        "emotion_note": ""
+    }
+    # The second call reads the cache: the same numbers.
+    np.testing.assert_array_equal(features([clip], model.whisper_model, tmp_path)[0], x)

@@ -1,0 +1,248 @@
+"""Voice-emotion training and evaluation on real emotional speech (`mlcore.voice_emotion`).
+
+    # features once per Whisper model (cached under --cache), then the speaker-independent
+    # protocol on RAVDESS and the cross-corpus test on TESS, then the shipped head
+    python -m training.voice evaluate --ravdess DIR --tess DIR [--whisper tiny.en|base]
+    python -m training.voice train --ravdess DIR --tess DIR --out mlcore/weights/voice_emotion.npz
+
+Clips are decoded by `mlcore.media.load_audio` (FFmpeg, 16 kHz mono) and embedded by
+`mlcore.voice_emotion.embed`, exactly as the Analyzer does for an utterance. The head is
+trained on RAVDESS only: TESS's licence (CC BY-NC-ND) allows testing, not derived weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mlcore.labels import EMOTIONS
+from mlcore.media import MediaError, load_audio
+from mlcore.transcribe import load_whisper
+from mlcore.voice_emotion import SAMPLE_RATE, VoiceEmotionModel, embed, unreadable_reason
+from mlcore.weights import file_sha256
+from training.emotional_speech import (
+    FOLDS,
+    Clip,
+    ravdess_clips,
+    ravdess_fold,
+    tess_clips,
+)
+from training.meld import REPO_ROOT
+
+DEFAULT_CACHE = REPO_ROOT / "var" / "voice_features"
+# The regularisation of the logistic regressions (sklearn's C), chosen on RAVDESS folds.
+DEFAULT_C = 0.002
+AROUSAL_C = 0.01
+# How far a strong or normal intensity moves the arousal target (`arousal_level`), chosen on
+# RAVDESS folds: larger ranks strong over normal better, and high over low emotions worse.
+AROUSAL_INTENSITY_STEP = 0.25
+
+
+def whisper_key(spec: str | None) -> str:
+    return spec or "tiny.en"
+
+
+def features(
+    clips: Sequence[Clip], whisper_spec: str | None, cache: Path
+) -> tuple[np.ndarray, list[Clip]]:
+    """Embeddings (n, d) of the `clips` FFmpeg can decode, and those clips (the others are
+    reported and left out), computed once per clip and Whisper model, then cached."""
+    cache.mkdir(parents=True, exist_ok=True)
+    file = cache / f"{clips[0].corpus}-{whisper_key(whisper_spec)}.npz"
+    names = np.array([str(c.path) for c in clips])
+    if file.is_file():
+        with np.load(file) as data:
+            if data["names"].shape == names.shape and (data["names"] == names).all():
+                kept = data["kept"]
+                return data["x"], [c for c, k in zip(clips, kept, strict=True) if k]
+    whisper = load_whisper(whisper_spec)
+    rows, kept, started = [], [], time.perf_counter()
+    for i, clip in enumerate(clips):
+        try:
+            audio = load_audio(clip.path, SAMPLE_RATE)
+        except MediaError as exc:  # TESS holds a few AIFF files named .wav
+            print(f"  left out: {exc}", flush=True)
+            kept.append(False)
+            continue
+        rows.append(embed(whisper, audio))
+        kept.append(True)
+        if (i + 1) % 200 == 0:
+            print(
+                f"  {i + 1}/{len(clips)} clips, {time.perf_counter() - started:.0f} s", flush=True
+            )
+    x = np.stack(rows)
+    np.savez(file, x=x, names=names, kept=np.array(kept))
+    return x, [c for c, k in zip(clips, kept, strict=True) if k]
+
+
+def labels(clips: Sequence[Clip]) -> np.ndarray:
+    return np.array([c.label for c in clips])
+
+
+def arousal_targets(clips: Sequence[Clip]) -> np.ndarray:
+    """1 high, 0 low, -1 neither (disgust): what the high-vs-low arousal AUC is scored on."""
+    return np.array([-1 if c.high_arousal is None else int(c.high_arousal) for c in clips])
+
+
+def arousal_level(clip: Clip, step: float = AROUSAL_INTENSITY_STEP) -> float:
+    """How activated the clip's voice is meant to be, 0-1, from both RAVDESS labels: the
+    emotion's arousal (low 0, disgust 0.5, high 1) moved by the intensity (strong +step,
+    normal -step; low emotions only rise, by 2 x step, when strong). Neutral has one level."""
+    base = {True: 1.0, False: 0.0, None: 0.5}[clip.high_arousal]
+    if clip.strong is None or (clip.emotion == "neutral" and not clip.calm):
+        return base
+    if clip.high_arousal is False:
+        return min(1.0, base + (2 * step if clip.strong else 0.0))
+    return float(np.clip(base + (step if clip.strong else -step), 0.0, 1.0))
+
+
+def fit(x: np.ndarray, clips: Sequence[Clip], c: float = DEFAULT_C, info: dict | None = None):
+    """The head (standardisation + two logistic regressions) trained on `x`."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    y = labels(clips)
+    emotion = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(z, y)
+    # Arousal: a logistic regression on soft targets (each clip once as "activated" weighted by
+    # its level, once as "calm" weighted by the rest), so its output is a calibrated 0-1 level.
+    level = np.array([arousal_level(clip) for clip in clips])
+    arousal = LogisticRegression(C=AROUSAL_C, max_iter=3000).fit(
+        np.concatenate([z, z]),
+        np.r_[np.ones(len(z)), np.zeros(len(z))],
+        sample_weight=np.r_[level, 1.0 - level],
+    )
+    if list(emotion.classes_) != list(range(len(EMOTIONS))):
+        raise ValueError("every emotion must occur in the training clips")
+    return VoiceEmotionModel(
+        mean=mean,
+        scale=scale,
+        emotion_coef=emotion.coef_,
+        emotion_bias=emotion.intercept_,
+        arousal_coef=arousal.coef_[0],
+        arousal_bias=float(arousal.intercept_[0]),
+        info=info or {"labels": list(EMOTIONS), "whisper": "", "name": "fold"},
+    )
+
+
+def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted average recall over the classes present in `y_true`."""
+    return float(np.mean([np.mean(y_pred[y_true == k] == k) for k in np.unique(y_true)]))
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(positive, scores))
+
+
+def scores(model: VoiceEmotionModel, x: np.ndarray, clips: Sequence[Clip]) -> dict:
+    """UAR, accuracy, arousal AUCs and the confusion matrix of `model` on `clips`."""
+    emotion, arousal = model.predict(x)
+    y, pred = labels(clips), emotion.argmax(axis=1)
+    a = arousal_targets(clips)
+    out = {
+        "clips": len(clips),
+        "uar": round(uar(y, pred), 4),
+        "accuracy": round(float(np.mean(y == pred)), 4),
+        "arousal_auc_high_vs_low": round(auc(arousal[a >= 0], a[a >= 0]), 4),
+        "confusion": [[int(np.sum((y == i) & (pred == j))) for j in range(7)] for i in range(7)],
+    }
+    strong = np.array([c.strong is not None and c.emotion != "neutral" for c in clips])
+    if strong.any():
+        s = np.array([bool(c.strong) for c in clips])
+        out["arousal_auc_strong_vs_normal"] = round(auc(arousal[strong], s[strong]), 4)
+    return out
+
+
+def speaker_normalised(x: np.ndarray, clips: Sequence[Clip]) -> np.ndarray:
+    """Each clip's features less its speaker's mean (a video's utterances, in the product)."""
+    out = x.copy()
+    speakers = np.array([c.speaker for c in clips])
+    for s in np.unique(speakers):
+        out[speakers == s] -= x[speakers == s].mean(axis=0)
+    return out
+
+
+def cross_validate(x: np.ndarray, clips: Sequence[Clip], c: float) -> dict:
+    """RAVDESS, FOLDS folds by actor pair: every clip predicted by a head that never heard its
+    actor."""
+    folds = np.array([ravdess_fold(clip) for clip in clips])
+    emotion = np.zeros((len(clips), len(EMOTIONS)))
+    arousal = np.zeros(len(clips))
+    for k in range(FOLDS):
+        train, test = folds != k, folds == k
+        model = fit(x[train], [clips[i] for i in np.flatnonzero(train)], c)
+        emotion[test], arousal[test] = model.predict(x[test])
+    y, pred, a = labels(clips), emotion.argmax(axis=1), arousal_targets(clips)
+    strong = np.array([c.emotion != "neutral" for c in clips])
+    s = np.array([bool(c.strong) for c in clips])
+    return {
+        "uar": round(uar(y, pred), 4),
+        "accuracy": round(float(np.mean(y == pred)), 4),
+        "arousal_auc_high_vs_low": round(auc(arousal[a >= 0], a[a >= 0]), 4),
+        "arousal_auc_strong_vs_normal": round(auc(arousal[strong], s[strong]), 4),
+        "per_fold_uar": [round(uar(y[folds == k], pred[folds == k]), 4) for k in range(FOLDS)],
+        "confusion": [[int(np.sum((y == i) & (pred == j))) for j in range(7)] for i in range(7)],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["evaluate", "train"])
+    parser.add_argument("--ravdess", required=True, type=Path, help="RAVDESS speech folder")
+    parser.add_argument("--tess", type=Path, help="TESS folder (cross-corpus test only)")
+    parser.add_argument("--whisper", default=None, help="Whisper model (default tiny.en)")
+    parser.add_argument("--c", type=float, default=DEFAULT_C, help="logistic regression C")
+    parser.add_argument("--speaker-norm", action="store_true", help="subtract speaker means")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--out", type=Path, help="where train writes the head (.npz)")
+    args = parser.parse_args(argv)
+
+    ravdess = ravdess_clips(args.ravdess)
+    x, ravdess = features(ravdess, args.whisper, args.cache)
+    tess = tess_clips(args.tess) if args.tess else []
+    x_tess, tess = features(tess, args.whisper, args.cache) if tess else (None, [])
+    if args.speaker_norm:
+        x = speaker_normalised(x, ravdess)
+        x_tess = speaker_normalised(x_tess, tess) if tess else None
+    report: dict = {"whisper": whisper_key(args.whisper), "c": args.c}
+    report["speaker_normalised"] = args.speaker_norm
+    report["ravdess_speaker_independent"] = cross_validate(x, ravdess, args.c)
+    info = {
+        "name": f"voice-emotion-whisper-{whisper_key(args.whisper)}-ravdess",
+        "labels": list(EMOTIONS),
+        "whisper": whisper_key(args.whisper),
+        "trained_on": "RAVDESS speech, 24 actors, 1,440 clips (calm read as neutral)",
+        "licence": "CC BY-NC-SA 4.0 (derived from RAVDESS)",
+        "c": args.c,
+    }
+    model = fit(x, ravdess, args.c, info)
+    if tess:
+        report["tess_cross_corpus"] = scores(model, x_tess, tess)
+    print(json.dumps(report, indent=1))
+    if args.command == "train":
+        if args.speaker_norm:
+            parser.error("the shipped head reads raw features: train without --speaker-norm")
+        info["figures"] = {
+            "ravdess_uar": report["ravdess_speaker_independent"]["uar"],
+            "tess_uar": report.get("tess_cross_corpus", {}).get("uar"),
+        }
+        out = args.out or REPO_ROOT / "mlcore" / "weights" / "voice_emotion.npz"
+        model.save(out)
+        # Shipping it: record this in mlcore.voice_emotion.DEFAULT_WEIGHTS_SHA256.
+        print(f"wrote {out} (SHA-256 {file_sha256(out)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["features", "fit", "unreadable_reason"]
