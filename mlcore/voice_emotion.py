@@ -1,20 +1,27 @@
-"""Voice emotion: what the sound of an utterance says, from a frozen Whisper encoder.
+"""Voice emotion: what the sound of an utterance says, from a frozen Whisper encoder and prosody.
 
 Features (`embed`, the one function training and inference share): the utterance's 16 kHz audio,
-its leading and trailing silence trimmed (`trim`), goes through Whisper's own log-mel front end
-and encoder (CTranslate2, the model transcription already loaded; no 30 s padding: the encoder
-takes the utterance's own length), and the encoder states are pooled into their mean and
-standard deviation over time. A small head trained on RAVDESS (`training.voice`) maps that
-vector to the 7 emotions and to arousal (how activated the voice is).
+its leading and trailing silence trimmed (`trim`), goes
+- through Whisper's own log-mel front end and encoder (CTranslate2, the tiny.en model that
+  transcribes anyway; no 30 s padding: the encoder takes the utterance's own length), its states
+  pooled into their mean and standard deviation over time, and
+- through `prosody_features`: 70 statistics of pitch, level dynamics, voicing, spectral shape
+  and MFCCs (gain-invariant, as Whisper's normalised log-mel is).
+Whisper's states alone read RAVDESS well and other corpora badly (they also carry the words and
+the recording); the prosody statistics carry over better; together they did best on both
+(MODEL_CARD.md, "Voice emotion").
 
-The head is a multinomial logistic regression for the emotions and a binary one for arousal,
-on standardised features; its numbers live in `mlcore/weights/voice_emotion.npz` with the
-training run's provenance (`VoiceEmotionModel.info`).
+The head (`training.voice`, trained on RAVDESS) is a multinomial logistic regression for the 7
+emotions and a logistic regression on soft targets for arousal (how activated the voice is,
+0-1), on standardised features with the prosody block weighted up to count as much as the
+Whisper block. Its numbers live in `mlcore/weights/voice_emotion.npz` with the training run's
+provenance (`VoiceEmotionModel.info`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +44,16 @@ TRIM_FRAME = 512
 TRIM_MARGIN_S = 0.1
 # Below this RMS over the whole utterance (-60 dBFS) there is no voice to read.
 SILENCE_RMS = 1e-3
+# Spectral statistics of the prosody features: 32 ms windows every 20 ms (the pitch frames' rate).
+SPEC_N_FFT = 512
+SPEC_HOP = 320
+PROSODY_FEATURES = 70  # the length of `prosody_features`' vector
 # A clipped recording: this share of samples at full scale distorts the voice's spectrum.
 CLIPPED_SHARE = 0.02
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "voice_emotion.npz"
 # The shipped head's SHA-256 (`python -m training.voice train` prints it): a different file at
 # that path is refused rather than silently read.
-DEFAULT_WEIGHTS_SHA256 = "b3b47cc17a1e50a3f3ee3e710e5ee5a5c09aa99f4ff51ce9648c4fc707dfeec7"
+DEFAULT_WEIGHTS_SHA256 = "e9c6b705e8817af777aad6e60aa7cdf06b62a30c32b6c10224992cb5146c93a9"
 
 
 class VoiceEmotionError(Exception):
@@ -77,12 +88,94 @@ def unreadable_reason(audio: np.ndarray) -> str | None:
     return None
 
 
+# --- Features: prosody statistics + Whisper encoder states ---
+
+
+def _stats(prefix: str, values: np.ndarray, out: dict[str, float]) -> None:
+    """Mean, standard deviation and 10/50/90th percentiles (NaN where there are no values)."""
+    values = values[np.isfinite(values)]
+    empty = values.size == 0
+    out[f"{prefix}_mean"] = math.nan if empty else float(values.mean())
+    out[f"{prefix}_std"] = math.nan if empty else float(values.std())
+    for q in (10, 50, 90):
+        out[f"{prefix}_p{q}"] = math.nan if empty else float(np.percentile(values, q))
+
+
+def prosody_features(audio: np.ndarray) -> dict[str, float]:
+    """Per-utterance voice statistics of one trimmed 16 kHz clip, an eGeMAPS-like compact set
+    (NaN where undefined): pitch, level dynamics (not the level itself), voicing runs, spectral
+    shape, zero crossings, vocal effort, MFCC 1-13."""
+    import librosa
+
+    from mlcore import voice
+    from mlcore.transcribe import Segment
+
+    sr = SAMPLE_RATE
+    duration = audio.size / sr
+    # measure_all on one utterance is _track + _measure (its relative intensity is always 0 for
+    # a single utterance); calling them directly keeps the pitch frames for the statistics
+    # below without running pyin a second time.
+    track = voice._track(audio, sr, 0.0, duration)
+    product = voice._measure(track, sr, Segment(0.0, duration, ""))
+    out: dict[str, float] = {
+        "duration_s": duration,
+        "pitch_median_st": (
+            voice._semitones(product.pitch_median_hz) if product.pitch_median_hz else math.nan
+        ),
+        "pitch_range_st": product.pitch_range_st or math.nan,
+        "voiced_fraction": product.voiced_fraction,
+    }
+    voiced = track.voiced
+    pitch = 12.0 * np.log2(track.f0[voiced] / 440.0) if voiced.any() else np.empty(0)
+    _stats("pitch_st", pitch, out)
+    # Frame-to-frame pitch movement within voiced stretches (intonation activity).
+    both = voiced[1:] & voiced[:-1]
+    step = np.abs(np.diff(12.0 * np.log2(np.where(voiced, track.f0, 440.0) / 440.0)))[both]
+    out["pitch_delta_st_mean"] = float(step.mean()) if step.size else math.nan
+    level = 20.0 * np.log10(track.rms + 1e-5)
+    # The level's spread only: its absolute value is the recording's gain, not the speaker's
+    # emotion (with it, LibriVox narration read as joy and anger; TESS UAR 0.543 -> 0.508
+    # without it, but real recordings at other gains are what the product meets).
+    out["level_db_std"] = float(level.std()) if level.size else math.nan
+    out["level_delta_db_mean"] = float(np.abs(np.diff(level)).mean()) if level.size > 1 else 0.0
+    # Voiced runs per second: a syllable-rate proxy; their mean length in seconds.
+    starts = int(voiced[0]) + int(np.sum(voiced[1:] & ~voiced[:-1])) if voiced.size else 0
+    out["voiced_runs_per_s"] = starts / duration if duration > 0 else 0.0
+    out["voiced_run_s"] = float(voiced.sum()) * voice.HOP_S / starts if starts else 0.0
+
+    spectrum = np.abs(librosa.stft(audio, n_fft=SPEC_N_FFT, hop_length=SPEC_HOP))
+    power = spectrum**2
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=SPEC_N_FFT)
+    _stats("centroid_hz", librosa.feature.spectral_centroid(S=spectrum, sr=sr)[0], out)
+    _stats("rolloff_hz", librosa.feature.spectral_rolloff(S=spectrum, sr=sr)[0], out)
+    flatness = librosa.feature.spectral_flatness(S=spectrum)[0]
+    _stats("flatness_log10", np.log10(flatness + 1e-10), out)
+    zcr = librosa.feature.zero_crossing_rate(audio, frame_length=SPEC_N_FFT, hop_length=SPEC_HOP)
+    _stats("zcr", zcr[0], out)
+    # Vocal effort (eGeMAPS): alpha ratio (1-5 kHz against 50 Hz-1 kHz energy) and Hammarberg
+    # index (peak 0-2 kHz against peak 2-5 kHz).
+    low = power[(freqs >= 50) & (freqs < 1000)].sum(axis=0) + 1e-10
+    high = power[(freqs >= 1000) & (freqs < 5000)].sum(axis=0) + 1e-10
+    _stats("alpha_ratio_db", 10.0 * np.log10(high / low), out)
+    peak_low = power[freqs < 2000].max(axis=0) + 1e-10
+    peak_high = power[(freqs >= 2000) & (freqs < 5000)].max(axis=0) + 1e-10
+    _stats("hammarberg_db", 10.0 * np.log10(peak_low / peak_high), out)
+    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=14)[1:]
+    for i, row in enumerate(mfcc, start=1):
+        out[f"mfcc{i}_mean"] = float(row.mean())
+        out[f"mfcc{i}_std"] = float(row.std())
+    return out
+
+
 def embed(whisper, audio: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation over time of Whisper's encoder states for one utterance's
-    16 kHz mono `audio` (trimmed here): a vector of 2 x the encoder width, float32."""
+    """The features of one utterance's 16 kHz mono `audio` (trimmed here), float32: the mean and
+    standard deviation over time of Whisper's encoder states (2 x the encoder width), then the
+    `PROSODY_FEATURES` prosody statistics (NaN where undefined)."""
     import ctranslate2
 
     segment = trim(np.asarray(audio, dtype=np.float32))[: int(MAX_VOICE_S * SAMPLE_RATE)]
+    prosody = np.array(list(prosody_features(segment).values()), dtype=np.float32)
     mel = whisper.feature_extractor(segment)
     # Whisper's first convolution halves the frame count; an even count keeps every frame whole.
     mel = mel[:, : max(2, mel.shape[1] // 2 * 2)]
@@ -90,7 +183,7 @@ def embed(whisper, audio: np.ndarray) -> np.ndarray:
         ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True
     )
     states = np.asarray(states)[0]
-    return np.concatenate([states.mean(axis=0), states.std(axis=0)]).astype(np.float32)
+    return np.concatenate([states.mean(axis=0), states.std(axis=0), prosody]).astype(np.float32)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -120,7 +213,9 @@ class VoiceEmotionModel:
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(emotion probabilities (n, 7), arousal probabilities (n,)) for features (n, d)."""
-        x = (np.atleast_2d(features) - self.mean) / self.scale
+        x = np.atleast_2d(features)
+        x = np.where(np.isnan(x), self.mean, x)  # an undefined statistic (no pitch) reads as usual
+        x = (x - self.mean) / self.scale
         emotion = _softmax(x @ self.emotion_coef.T + self.emotion_bias)
         arousal = 1.0 / (1.0 + np.exp(-(x @ self.arousal_coef + self.arousal_bias)))
         return emotion, arousal

@@ -24,7 +24,13 @@ import numpy as np
 from mlcore.labels import EMOTIONS
 from mlcore.media import MediaError, load_audio
 from mlcore.transcribe import load_whisper
-from mlcore.voice_emotion import SAMPLE_RATE, VoiceEmotionModel, embed, unreadable_reason
+from mlcore.voice_emotion import (
+    PROSODY_FEATURES,
+    SAMPLE_RATE,
+    VoiceEmotionModel,
+    embed,
+    unreadable_reason,
+)
 from mlcore.weights import file_sha256
 from training.emotional_speech import (
     FOLDS,
@@ -36,6 +42,7 @@ from training.emotional_speech import (
 from training.meld import REPO_ROOT
 
 DEFAULT_CACHE = REPO_ROOT / "var" / "voice_features"
+FEATURES_VERSION = "whisper-prosody-v2"  # in the cache file's name: other features, other file
 # The regularisation of the logistic regressions (sklearn's C), chosen on RAVDESS folds.
 DEFAULT_C = 0.002
 AROUSAL_C = 0.01
@@ -54,7 +61,7 @@ def features(
     """Embeddings (n, d) of the `clips` FFmpeg can decode, and those clips (the others are
     reported and left out), computed once per clip and Whisper model, then cached."""
     cache.mkdir(parents=True, exist_ok=True)
-    file = cache / f"{clips[0].corpus}-{whisper_key(whisper_spec)}.npz"
+    file = cache / f"{clips[0].corpus}-{whisper_key(whisper_spec)}-{FEATURES_VERSION}.npz"
     names = np.array([str(c.path) for c in clips])
     if file.is_file():
         with np.load(file) as data:
@@ -106,7 +113,13 @@ def fit(x: np.ndarray, clips: Sequence[Clip], c: float = DEFAULT_C, info: dict |
     """The head (standardisation + two logistic regressions) trained on `x`."""
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    mean = np.nanmean(x, axis=0)
+    x = np.where(np.isnan(x), mean, x)
+    # The prosody block (last PROSODY_FEATURES columns) weighted up so its few columns count as
+    # much as the Whisper block under one L2 penalty.
+    weight = np.ones(x.shape[1])
+    weight[-PROSODY_FEATURES:] = np.sqrt((x.shape[1] - PROSODY_FEATURES) / PROSODY_FEATURES)
+    scale = (x.std(axis=0) + 1e-6) / weight
     z = (x - mean) / scale
     y = labels(clips)
     emotion = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(z, y)
@@ -166,7 +179,7 @@ def speaker_normalised(x: np.ndarray, clips: Sequence[Clip]) -> np.ndarray:
     out = x.copy()
     speakers = np.array([c.speaker for c in clips])
     for s in np.unique(speakers):
-        out[speakers == s] -= x[speakers == s].mean(axis=0)
+        out[speakers == s] -= np.nanmean(x[speakers == s], axis=0)
     return out
 
 

@@ -32,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcore import voice
 from mlcore.config import ModelConfig, PreprocessConfig
 from mlcore.labels import EMOTIONS
 from mlcore.media import MediaError, load_audio, log_mel
-from mlcore.transcribe import Segment
-from mlcore.voice_emotion import SAMPLE_RATE, trim
+from mlcore.voice_emotion import SAMPLE_RATE, prosody_features, trim
 from training.emotional_speech import (
     FOLDS,
     HIGH_AROUSAL,
@@ -51,9 +49,6 @@ from training.voice import DEFAULT_CACHE, arousal_targets, auc, labels, uar
 CANDIDATES = ("prosody", "cnn")
 # Classes whose summed probability is the emotion classifier's arousal score.
 HIGH_AROUSAL_INDEX = [EMOTIONS.index(e) for e in sorted(HIGH_AROUSAL)]
-# Spectral statistics: 32 ms windows every 20 ms (the prosody frames' rate).
-SPEC_N_FFT = 512
-SPEC_HOP = 320
 # Logistic regression C, fixed beforehand (not tuned on the test folds); a sweep is reported
 # separately and is optimistic.
 DEFAULT_C = 0.1
@@ -80,76 +75,6 @@ def load_trimmed(clip: Clip) -> np.ndarray:
 
 
 # --- Prosody features ---
-
-
-def _stats(prefix: str, values: np.ndarray, out: dict[str, float]) -> None:
-    """Mean, standard deviation and 10/50/90th percentiles (NaN where there are no values)."""
-    values = values[np.isfinite(values)]
-    empty = values.size == 0
-    out[f"{prefix}_mean"] = math.nan if empty else float(values.mean())
-    out[f"{prefix}_std"] = math.nan if empty else float(values.std())
-    for q in (10, 50, 90):
-        out[f"{prefix}_p{q}"] = math.nan if empty else float(np.percentile(values, q))
-
-
-def prosody_features(audio: np.ndarray) -> dict[str, float]:
-    """Per-utterance statistics of one trimmed 16 kHz clip (NaN where undefined)."""
-    import librosa
-
-    sr = SAMPLE_RATE
-    duration = audio.size / sr
-    # measure_all on one utterance is _track + _measure (its relative intensity is always 0 for
-    # a single utterance); calling them directly keeps the pitch frames for the statistics
-    # below without running pyin a second time.
-    track = voice._track(audio, sr, 0.0, duration)
-    product = voice._measure(track, sr, Segment(0.0, duration, ""))
-    out: dict[str, float] = {
-        "duration_s": duration,
-        "pitch_median_st": (
-            voice._semitones(product.pitch_median_hz) if product.pitch_median_hz else math.nan
-        ),
-        "pitch_range_st": product.pitch_range_st or math.nan,
-        "voiced_fraction": product.voiced_fraction,
-        "loudness_dbfs": math.nan if product.loudness_dbfs is None else product.loudness_dbfs,
-    }
-    voiced = track.voiced
-    pitch = 12.0 * np.log2(track.f0[voiced] / 440.0) if voiced.any() else np.empty(0)
-    _stats("pitch_st", pitch, out)
-    # Frame-to-frame pitch movement within voiced stretches (intonation activity).
-    both = voiced[1:] & voiced[:-1]
-    step = np.abs(np.diff(12.0 * np.log2(np.where(voiced, track.f0, 440.0) / 440.0)))[both]
-    out["pitch_delta_st_mean"] = float(step.mean()) if step.size else math.nan
-    level = 20.0 * np.log10(track.rms + 1e-5)
-    _stats("level_db", level, out)
-    out["level_delta_db_mean"] = float(np.abs(np.diff(level)).mean()) if level.size > 1 else 0.0
-    # Voiced runs per second: a syllable-rate proxy; their mean length in seconds.
-    starts = int(voiced[0]) + int(np.sum(voiced[1:] & ~voiced[:-1])) if voiced.size else 0
-    out["voiced_runs_per_s"] = starts / duration if duration > 0 else 0.0
-    out["voiced_run_s"] = float(voiced.sum()) * voice.HOP_S / starts if starts else 0.0
-
-    spectrum = np.abs(librosa.stft(audio, n_fft=SPEC_N_FFT, hop_length=SPEC_HOP))
-    power = spectrum**2
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=SPEC_N_FFT)
-    _stats("centroid_hz", librosa.feature.spectral_centroid(S=spectrum, sr=sr)[0], out)
-    _stats("rolloff_hz", librosa.feature.spectral_rolloff(S=spectrum, sr=sr)[0], out)
-    flatness = librosa.feature.spectral_flatness(S=spectrum)[0]
-    _stats("flatness_log10", np.log10(flatness + 1e-10), out)
-    zcr = librosa.feature.zero_crossing_rate(audio, frame_length=SPEC_N_FFT, hop_length=SPEC_HOP)
-    _stats("zcr", zcr[0], out)
-    # Vocal effort (eGeMAPS): alpha ratio (1-5 kHz against 50 Hz-1 kHz energy) and Hammarberg
-    # index (peak 0-2 kHz against peak 2-5 kHz).
-    low = power[(freqs >= 50) & (freqs < 1000)].sum(axis=0) + 1e-10
-    high = power[(freqs >= 1000) & (freqs < 5000)].sum(axis=0) + 1e-10
-    _stats("alpha_ratio_db", 10.0 * np.log10(high / low), out)
-    peak_low = power[freqs < 2000].max(axis=0) + 1e-10
-    peak_high = power[(freqs >= 2000) & (freqs < 5000)].max(axis=0) + 1e-10
-    _stats("hammarberg_db", 10.0 * np.log10(peak_low / peak_high), out)
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=14)[1:]
-    for i, row in enumerate(mfcc, start=1):
-        out[f"mfcc{i}_mean"] = float(row.mean())
-        out[f"mfcc{i}_std"] = float(row.std())
-    return out
 
 
 def prosody_vector(audio: np.ndarray) -> np.ndarray:

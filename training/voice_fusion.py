@@ -12,7 +12,8 @@ Its voice is the same espeak-ng speech re-made (`speaking_for`'s voice and speed
 (`mlcore.voice_emotion`) as the Analyzer reads an utterance. espeak-ng's flat voice carries no
 emotion, so this set measures how much fusion damages the words, not how much the voice adds.
 
-Voice features are cached (`var/voice_fusion/meld-<whisper>.npz`, git-ignored), keyed by
+Voice features are cached (`var/voice_fusion/meld-<whisper>-<features version>.npz`,
+git-ignored), keyed by
 speech_eval's line key (line id + voice + speed + Whisper model + text hash), so a rerun only
 scores. A line with no voice reading (nothing sayable, or `unreadable_reason`) is fused from
 the words alone, as the product does. `grid` is shared with the RAVDESS side.
@@ -21,6 +22,7 @@ the words alone, as the product does. `grid` is shared with the RAVDESS side.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -33,10 +35,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlcore.fusion import combine
+from mlcore.fusion import SENTIMENT_GIVEN_EMOTION, combine
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from training import speech_eval
 from training.meld import REPO_ROOT, MeldUtterance, read_meld_csv, with_texts
+from training.voice import FEATURES_VERSION, uar
 
 DEFAULT_FEATURE_DIR = REPO_ROOT / "var" / "voice_fusion"
 DEFAULT_OUT = REPO_ROOT / "runs" / "voice_fusion"
@@ -89,10 +92,14 @@ def _figures(rows: Sequence[Row], predicted: Sequence[tuple[int, int]]) -> dict:
         "dropped": 0,
     }
     metrics = metrics_from_predictions(predictions)
-    return {
+    out = {
         task: {k: metrics[task][k] for k in ("accuracy", "weighted_f1", "macro_f1")}
         for task in ("emotion", "sentiment")
     }
+    out["emotion"]["uar"] = round(
+        uar(np.array([r[0] for r in rows]), np.array([p[0] for p in predicted])), 4
+    )
+    return out
 
 
 def default_weights() -> list[tuple[float, float]]:
@@ -145,7 +152,8 @@ def grid(rows: Sequence[Row | tuple], weights: Sequence[tuple[float, float]]) ->
 
 def format_grid(results: Sequence[dict]) -> str:
     lines = [
-        f"{'':22s} {'emo wF1':>8s} {'emo acc':>8s} {'sent wF1':>9s} {'changed':>8s}",
+        f"{'':22s} {'emo wF1':>8s} {'emo acc':>8s} {'emo UAR':>8s} {'sent wF1':>9s} "
+        f"{'changed':>8s}",
     ]
     for r in results:
         name = r["name"]
@@ -153,7 +161,7 @@ def format_grid(results: Sequence[dict]) -> str:
             name = f"text {r['text_weight']:g} voice {r['voice_weight']:g}"
         lines.append(
             f"{name:22s} {r['emotion']['weighted_f1']:8.4f} {r['emotion']['accuracy']:8.4f} "
-            f"{r['sentiment']['weighted_f1']:9.4f} {r['changed']:8d}"
+            f"{r['emotion']['uar']:8.4f} {r['sentiment']['weighted_f1']:9.4f} {r['changed']:8d}"
         )
     return "\n".join(lines)
 
@@ -192,7 +200,7 @@ class FeatureCache:
     readable) and `x` (zeros where unreadable)."""
 
     def __init__(self, directory: str | Path, whisper: str) -> None:
-        self.path = Path(directory) / f"meld-{whisper}.npz"
+        self.path = Path(directory) / f"meld-{whisper}-{FEATURES_VERSION}.npz"
         self.entries: dict[str, np.ndarray | str] = {}
         if self.path.is_file():
             with np.load(self.path, allow_pickle=False) as data:
@@ -324,6 +332,90 @@ def meld_line_scores(
     return rows, summary
 
 
+# --- RAVDESS end to end: actors the head never heard, through the Analyzer ---
+
+HELD_OUT_FOLD = 3
+
+
+def _sentiment_of(emotion: str) -> str:
+    """RAVDESS has no sentiment label: the emotion's usual sentiment in MELD (surprise:
+    negative, by a hair)."""
+    given = SENTIMENT_GIVEN_EMOTION[emotion]
+    return max(given, key=given.__getitem__)
+
+
+def ravdess_rows(
+    ravdess: str | Path, *, every: int, fold: int = HELD_OUT_FOLD, cache: Path | None = None
+) -> tuple[list[Row], dict]:
+    """Each `every`-th clip of RAVDESS fold `fold`'s actors, muxed over a plain grey frame and
+    analysed by the Analyzer whose voice head was trained on the other folds only. A clip's
+    reading is its longest utterance's (a RAVDESS clip is one sentence); no utterance: no
+    reading. The Analyzer's outputs are cached in `cache` (JSON) so a rerun only scores."""
+    import subprocess
+
+    from mlcore.inference import Analyzer
+    from training.emotional_speech import ravdess_clips, ravdess_fold
+    from training.voice import DEFAULT_CACHE, features, fit
+
+    clips = ravdess_clips(ravdess)
+    cache = cache or DEFAULT_OUT / f"ravdess-fold{fold}-every{every}.json"
+    done: dict = json.loads(cache.read_text()) if cache.is_file() else {}
+    test = [c for c in clips if ravdess_fold(c) == fold][::every]
+    if any(c.path.name not in done for c in test):
+        x, kept = features(clips, None, DEFAULT_CACHE)
+        train = [i for i, c in enumerate(kept) if ravdess_fold(c) != fold]
+        head = fit(x[train], [kept[i] for i in train])
+        head = dataclasses.replace(
+            head,
+            info=head.info | {"name": f"voice-emotion-without-fold-{fold}", "whisper": "tiny.en"},
+        )
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        head_path = cache.with_suffix(".npz")
+        head.save(head_path)
+        analyzer = Analyzer(voice_emotion_weights=head_path)
+        with tempfile.TemporaryDirectory() as tmp:
+            video = Path(tmp) / "clip.mp4"
+            for clip in test:
+                if clip.path.name in done:
+                    continue
+                subprocess.run(
+                    ["ffmpeg", "-y", "-v", "error", "-f", "lavfi",
+                     "-i", "color=c=gray:s=320x240:r=10", "-i", str(clip.path), "-shortest",
+                     "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video)],
+                    check=True,
+                )  # fmt: skip
+                result = analyzer.analyze(video)
+                done[clip.path.name] = [
+                    {
+                        "duration": u.end - u.start,
+                        "text": u.text,
+                        "emotion_scores": u.emotion_scores,
+                        "sentiment_scores": u.sentiment_scores,
+                        "voice": u.voice,
+                    }
+                    for u in result.utterances
+                ]
+                cache.write_text(json.dumps(done))
+    rows = []
+    for clip in test:
+        utterances = done[clip.path.name]
+        u = max(utterances, key=lambda x: x["duration"]) if utterances else None
+        rows.append(
+            Row(
+                EMOTIONS.index(clip.emotion),
+                SENTIMENTS.index(_sentiment_of(clip.emotion)),
+                _array(u and u["emotion_scores"], EMOTIONS),
+                _array(u and u["sentiment_scores"], SENTIMENTS),
+                u["voice"] if u and (u["voice"] or {}).get("emotion_scores") else None,
+            )
+        )
+    return rows, {"clips": len(rows), "fold": fold, "every": every}
+
+
+def _array(scores: dict | None, labels: Sequence[str]) -> np.ndarray | None:
+    return None if not scores else np.array([scores[label] for label in labels])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="set", required=True)
@@ -334,7 +426,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     meld.add_argument("--limit", type=int, help="the first N lines only (default all)")
     meld.add_argument("--out", default=str(DEFAULT_OUT), help="folder for meld.json")
     meld.add_argument("--device", help="cpu or cuda for the words model (default: cuda if any)")
+    ravdess = sub.add_parser("ravdess", help="held-out RAVDESS actors end to end")
+    ravdess.add_argument("--ravdess", required=True, help="RAVDESS speech folder")
+    ravdess.add_argument("--every", type=int, default=3, help="every N-th clip of the fold")
+    ravdess.add_argument("--out", default=str(DEFAULT_OUT), help="folder for ravdess.json")
     args = parser.parse_args(argv)
+    if args.set == "ravdess":
+        rows, summary = ravdess_rows(args.ravdess, every=args.every)
+        results = grid(rows, default_weights())
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "ravdess.json").write_text(
+            json.dumps({"set": "ravdess held-out actors", **summary, "grid": results}, indent=1)
+        )
+        print(f"{summary['clips']} clips of fold {summary['fold']}")
+        print(format_grid(results))
+        return 0
 
     import torch
 
