@@ -382,3 +382,36 @@ def make_music_clip(path: str | Path, *, seconds: float = 12.0) -> Path:
          "-c:a", "aac", "-shortest", str(path)]
     )  # fmt: skip
     return path
+
+
+# Real read speech (Debian's pocketsphinx-testdata: LibriVox readers), for what synthetic speech
+# cannot stand for: the voice-emotion model declines to read text-to-speech voices.
+LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+def librivox_wavs() -> list[Path]:
+    wavs = sorted(LIBRIVOX_DIR.glob("*.wav"))
+    if not wavs:
+        raise FileNotFoundError(
+            f"no LibriVox clips in {LIBRIVOX_DIR}: install pocketsphinx-testdata"
+        )
+    return wavs
+
+
+def make_real_speech_clip(path: str | Path, wavs: Sequence[Path], *, gap_s: float = 0.8) -> Path:
+    """An H.264/AAC MP4: a test pattern with the given real-speech WAVs one after another,
+    `gap_s` of silence between them."""
+    path = Path(path)
+    inputs, labels = [], []
+    for i, wav in enumerate(wavs):
+        inputs += ["-i", str(wav)]
+        labels.append(f"[{i}:a]aresample=16000,apad=pad_dur={gap_s}[a{i}]")
+    joined = "".join(f"[a{i}]" for i in range(len(wavs)))
+    graph = ";".join(labels) + f";{joined}concat=n={len(wavs)}:v=0:a=1[a]"
+    _run(
+        ["ffmpeg", "-y", "-v", "error", *inputs,
+         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+         "-filter_complex", graph, "-map", f"{len(wavs)}:v", "-map", "[a]",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)]
+    )  # fmt: skip
+    return path

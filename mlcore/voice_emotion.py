@@ -48,12 +48,16 @@ SILENCE_RMS = 1e-3
 SPEC_N_FFT = 512
 SPEC_HOP = 320
 PROSODY_FEATURES = 70  # the length of `prosody_features`' vector
+# A voice the head takes for text-to-speech gets no reading: the emotion heads learned from
+# people, and read synthetic voices as confident anger (MODEL_CARD, "Voice emotion").
+SYNTHETIC_THRESHOLD = 0.5
+SYNTHETIC_NOTE = "no voice reading: the voice sounds synthetic (text-to-speech)"
 # A clipped recording: this share of samples at full scale distorts the voice's spectrum.
 CLIPPED_SHARE = 0.02
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "voice_emotion.npz"
 # The shipped head's SHA-256 (`python -m training.voice train` prints it): a different file at
 # that path is refused rather than silently read.
-DEFAULT_WEIGHTS_SHA256 = "e9c6b705e8817af777aad6e60aa7cdf06b62a30c32b6c10224992cb5146c93a9"
+DEFAULT_WEIGHTS_SHA256 = "a4dbd855426d0716e698489e3863a61f3879fbda6eeef6c84bb8ed73ee9c929b"
 
 
 class VoiceEmotionError(Exception):
@@ -201,6 +205,8 @@ class VoiceEmotionModel:
     emotion_bias: np.ndarray  # (7,)
     arousal_coef: np.ndarray  # (d,)
     arousal_bias: float
+    synthetic_coef: np.ndarray  # (d,): synthetic (text-to-speech) voice against a person's
+    synthetic_bias: float  # -inf: a head trained without synthetic speech never flags it
     info: dict  # whisper model, training data, licence, figures (written by training.voice)
 
     @property
@@ -220,6 +226,13 @@ class VoiceEmotionModel:
         arousal = 1.0 / (1.0 + np.exp(-(x @ self.arousal_coef + self.arousal_bias)))
         return emotion, arousal
 
+    def synthetic(self, features: np.ndarray) -> np.ndarray:
+        """(n,) probability that each voice is synthetic speech rather than a person's."""
+        x = np.atleast_2d(features)
+        x = (np.where(np.isnan(x), self.mean, x) - self.mean) / self.scale
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-(x @ self.synthetic_coef + self.synthetic_bias)))
+
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
             path,
@@ -229,6 +242,8 @@ class VoiceEmotionModel:
             emotion_bias=self.emotion_bias.astype(np.float32),
             arousal_coef=self.arousal_coef.astype(np.float32),
             arousal_bias=np.float32(self.arousal_bias),
+            synthetic_coef=self.synthetic_coef.astype(np.float32),
+            synthetic_bias=np.float32(self.synthetic_bias),
             info=np.array(json.dumps(self.info, sort_keys=True)),
         )
 
@@ -266,6 +281,8 @@ class VoiceEmotionModel:
                 emotion_bias=data["emotion_bias"],
                 arousal_coef=data["arousal_coef"],
                 arousal_bias=float(data["arousal_bias"]),
+                synthetic_coef=data["synthetic_coef"],
+                synthetic_bias=float(data["synthetic_bias"]),
                 info=info,
             )
 
@@ -308,7 +325,11 @@ def read_utterances(
         if reason:
             out.append(NO_READING | {"emotion_note": f"no voice reading: {reason}"})
             continue
-        emotion, arousal = model.predict(embed(whisper, segment))
+        features = embed(whisper, segment)
+        if model.synthetic(features)[0] >= SYNTHETIC_THRESHOLD:
+            out.append(NO_READING | {"emotion_note": SYNTHETIC_NOTE})
+            continue
+        emotion, arousal = model.predict(features)
         out.append(reading(emotion[0], float(arousal[0])) | {"emotion_note": ""})
     return out
 

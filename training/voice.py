@@ -27,6 +27,7 @@ from mlcore.transcribe import load_whisper
 from mlcore.voice_emotion import (
     PROSODY_FEATURES,
     SAMPLE_RATE,
+    SYNTHETIC_THRESHOLD,
     VoiceEmotionModel,
     embed,
     unreadable_reason,
@@ -39,10 +40,12 @@ from training.emotional_speech import (
     ravdess_fold,
     tess_clips,
 )
-from training.meld import REPO_ROOT
+from training.meld import REPO_ROOT, split_csv
 
 DEFAULT_CACHE = REPO_ROOT / "var" / "voice_features"
-FEATURES_VERSION = "whisper-prosody-v2"  # in the cache file's name: other features, other file
+FEATURES_VERSION = "whisper-prosody-v2"
+DEFAULT_SYNTHETIC_NEUTRAL = 600
+# in the cache file's name: other features, other file
 # The regularisation of the logistic regressions (sklearn's C), chosen on RAVDESS folds.
 DEFAULT_C = 0.002
 AROUSAL_C = 0.01
@@ -88,6 +91,31 @@ def features(
     return x, [c for c, k in zip(clips, kept, strict=True) if k]
 
 
+def synthetic_neutral_clips(count: int, directory: Path, meld_csv: Path) -> list[Clip]:
+    """`count` MELD *train* lines spoken by espeak-ng's training voices (`speech_eval.
+    TRAIN_VOICES`, never the evaluation's), labelled neutral: a synthetic voice carries no
+    emotion, and without such examples the head read espeak-ng as anger at 0.9. MELD dev and
+    the evaluation voices stay unseen, so the through-speech fusion test is still held out."""
+    from training import speech_eval
+    from training.meld import read_meld_csv
+
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [u for u in read_meld_csv(meld_csv) if speech_eval.spoken_text(u.text)]
+    step = max(1, len(lines) // count)
+    clips = []
+    for u in lines[::step][:count]:
+        speaking = speech_eval.speaking_for(u.dialogue_id, u.utterance_id, speech_eval.TRAIN_VOICES)
+        wav = directory / f"dia{u.dialogue_id}_utt{u.utterance_id}.wav"
+        if not wav.is_file():
+            speech_eval._speak(speech_eval.spoken_text(u.text), wav, speaking)
+        clips.append(
+            Clip(
+                path=wav, emotion="neutral", speaker=f"espeak-{speaking.voice}", corpus="synthetic"
+            )
+        )
+    return clips
+
+
 def labels(clips: Sequence[Clip]) -> np.ndarray:
     return np.array([c.label for c in clips])
 
@@ -110,9 +138,14 @@ def arousal_level(clip: Clip, step: float = AROUSAL_INTENSITY_STEP) -> float:
 
 
 def fit(x: np.ndarray, clips: Sequence[Clip], c: float = DEFAULT_C, info: dict | None = None):
-    """The head (standardisation + two logistic regressions) trained on `x`."""
+    """The head trained on `x`: standardisation and the emotion and arousal regressions from the
+    emotional clips; where `clips` include synthetic speech (corpus "synthetic"), a third
+    regression that tells it from people's voices (the emotion heads never see it)."""
     from sklearn.linear_model import LogisticRegression
 
+    synthetic = np.array([clip.corpus == "synthetic" for clip in clips])
+    x_all = x
+    x, clips = x[~synthetic], [clip for clip, s in zip(clips, synthetic, strict=True) if not s]
     mean = np.nanmean(x, axis=0)
     x = np.where(np.isnan(x), mean, x)
     # The prosody block (last PROSODY_FEATURES columns) weighted up so its few columns count as
@@ -133,6 +166,12 @@ def fit(x: np.ndarray, clips: Sequence[Clip], c: float = DEFAULT_C, info: dict |
     )
     if list(emotion.classes_) != list(range(len(EMOTIONS))):
         raise ValueError("every emotion must occur in the training clips")
+    synthetic_coef, synthetic_bias = np.zeros(x.shape[1]), -np.inf  # never synthetic
+    if synthetic.any():
+        z_all = (np.where(np.isnan(x_all), mean, x_all) - mean) / scale
+        detector = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        detector.fit(z_all, synthetic)
+        synthetic_coef, synthetic_bias = detector.coef_[0], float(detector.intercept_[0])
     return VoiceEmotionModel(
         mean=mean,
         scale=scale,
@@ -140,6 +179,8 @@ def fit(x: np.ndarray, clips: Sequence[Clip], c: float = DEFAULT_C, info: dict |
         emotion_bias=emotion.intercept_,
         arousal_coef=arousal.coef_[0],
         arousal_bias=float(arousal.intercept_[0]),
+        synthetic_coef=synthetic_coef,
+        synthetic_bias=synthetic_bias,
         info=info or {"labels": list(EMOTIONS), "whisper": "", "name": "fold"},
     )
 
@@ -162,6 +203,7 @@ def scores(model: VoiceEmotionModel, x: np.ndarray, clips: Sequence[Clip]) -> di
     a = arousal_targets(clips)
     out = {
         "clips": len(clips),
+        "read_as_synthetic": int(np.sum(model.synthetic(x) >= SYNTHETIC_THRESHOLD)),
         "uar": round(uar(y, pred), 4),
         "accuracy": round(float(np.mean(y == pred)), 4),
         "arousal_auc_high_vs_low": round(auc(arousal[a >= 0], a[a >= 0]), 4),
@@ -183,16 +225,28 @@ def speaker_normalised(x: np.ndarray, clips: Sequence[Clip]) -> np.ndarray:
     return out
 
 
-def cross_validate(x: np.ndarray, clips: Sequence[Clip], c: float) -> dict:
+def cross_validate(
+    x: np.ndarray,
+    clips: Sequence[Clip],
+    c: float,
+    extra: tuple[np.ndarray, Sequence[Clip]] | None = None,
+) -> dict:
     """RAVDESS, FOLDS folds by actor pair: every clip predicted by a head that never heard its
-    actor."""
+    actor. `extra` (features, clips) join every fold's training set, never its test."""
     folds = np.array([ravdess_fold(clip) for clip in clips])
     emotion = np.zeros((len(clips), len(EMOTIONS)))
     arousal = np.zeros(len(clips))
+    flagged = np.zeros(len(clips), dtype=bool)
+    x_extra, clips_extra = extra if extra else (x[:0], [])
     for k in range(FOLDS):
         train, test = folds != k, folds == k
-        model = fit(x[train], [clips[i] for i in np.flatnonzero(train)], c)
+        model = fit(
+            np.concatenate([x[train], x_extra]),
+            [clips[i] for i in np.flatnonzero(train)] + list(clips_extra),
+            c,
+        )
         emotion[test], arousal[test] = model.predict(x[test])
+        flagged[test] = model.synthetic(x[test]) >= SYNTHETIC_THRESHOLD
     y, pred, a = labels(clips), emotion.argmax(axis=1), arousal_targets(clips)
     strong = np.array([c.emotion != "neutral" for c in clips])
     s = np.array([bool(c.strong) for c in clips])
@@ -201,6 +255,7 @@ def cross_validate(x: np.ndarray, clips: Sequence[Clip], c: float) -> dict:
         "accuracy": round(float(np.mean(y == pred)), 4),
         "arousal_auc_high_vs_low": round(auc(arousal[a >= 0], a[a >= 0]), 4),
         "arousal_auc_strong_vs_normal": round(auc(arousal[strong], s[strong]), 4),
+        "read_as_synthetic": int(flagged.sum()),
         "per_fold_uar": [round(uar(y[folds == k], pred[folds == k]), 4) for k in range(FOLDS)],
         "confusion": [[int(np.sum((y == i) & (pred == j))) for j in range(7)] for i in range(7)],
     }
@@ -216,6 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speaker-norm", action="store_true", help="subtract speaker means")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path, help="where train writes the head (.npz)")
+    parser.add_argument(
+        "--synthetic-neutral",
+        type=int,
+        default=DEFAULT_SYNTHETIC_NEUTRAL,
+        help="MELD train lines spoken by espeak-ng's training voices, added as neutral (0: none)",
+    )
+    parser.add_argument("--meld-train", type=Path, help="MELD train csv (default: MELD_DIR)")
     args = parser.parse_args(argv)
 
     ravdess = ravdess_clips(args.ravdess)
@@ -227,7 +289,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         x_tess = speaker_normalised(x_tess, tess) if tess else None
     report: dict = {"whisper": whisper_key(args.whisper), "c": args.c}
     report["speaker_normalised"] = args.speaker_norm
-    report["ravdess_speaker_independent"] = cross_validate(x, ravdess, args.c)
+    extra = None
+    if args.synthetic_neutral:
+        synthetic = synthetic_neutral_clips(
+            args.synthetic_neutral,
+            args.cache / "synthetic-neutral",
+            args.meld_train or split_csv("train"),
+        )
+        extra = features(synthetic, args.whisper, args.cache)
+    report["synthetic_neutral"] = len(extra[1]) if extra else 0
+    report["ravdess_speaker_independent"] = cross_validate(x, ravdess, args.c, extra)
     info = {
         "name": f"voice-emotion-whisper-{whisper_key(args.whisper)}-ravdess",
         "labels": list(EMOTIONS),
@@ -236,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "licence": "CC BY-NC-SA 4.0 (derived from RAVDESS)",
         "c": args.c,
     }
-    model = fit(x, ravdess, args.c, info)
+    model = (
+        fit(np.concatenate([x, extra[0]]), ravdess + extra[1], args.c, info)
+        if extra
+        else fit(x, ravdess, args.c, info)
+    )
     if tess:
         report["tess_cross_corpus"] = scores(model, x_tess, tess)
     print(json.dumps(report, indent=1))

@@ -285,7 +285,7 @@ def meld_line_scores(
     probabilities on the product's transcript, and the voice reading of its espeak-ng speech
     (None where unreadable). Also a summary: lines, voice model, why lines have no voice, and
     how many features were made now. Raises when a transcript is not cached yet."""
-    from mlcore.voice_emotion import VoiceEmotionModel, reading
+    from mlcore.voice_emotion import SYNTHETIC_THRESHOLD, VoiceEmotionModel, reading
 
     model = VoiceEmotionModel.load(voice_weights)
     loaded = speech_eval._load(checkpoint, device)
@@ -312,10 +312,16 @@ def meld_line_scores(
     )
     readable = [i for i, f in enumerate(features) if not isinstance(f, str)]
     voices: list[dict | None] = [None] * len(lines)
+    synthetic = 0
     if readable:
-        probs, arousal = model.predict(np.stack([features[i] for i in readable]))
+        x = np.stack([features[i] for i in readable])
+        probs, arousal = model.predict(x)
+        # As the product: a voice the head takes for text-to-speech gets no reading.
+        flagged = model.synthetic(x) >= SYNTHETIC_THRESHOLD
+        synthetic = int(flagged.sum())
         for j, i in enumerate(readable):
-            voices[i] = reading(probs[j], float(arousal[j]))
+            if not flagged[j]:
+                voices[i] = reading(probs[j], float(arousal[j]))
     rows = [
         Row(u.emotion, u.sentiment, emotion[i], sentiment[i], voices[i])
         for i, u in enumerate(lines)
@@ -326,7 +332,8 @@ def meld_line_scores(
         "voice_whisper": speech_eval.whisper_tag(spec),
         "transcript_whisper": speech_eval.whisper_tag(None),
         "empty_transcripts": sum(1 for t in transcripts if not (t or "").strip()),
-        "no_voice": dict(Counter(f for f in features if isinstance(f, str))),
+        "no_voice": dict(Counter(f for f in features if isinstance(f, str)))
+        | ({"synthetic": synthetic} if synthetic else {}),
         "features_made": made,
     }
     return rows, summary

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from mlcore import inference
+from mlcore import inference, testmedia
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.inference import (
     NO_AUDIO_WARNING,
@@ -170,8 +170,6 @@ def test_a_video_without_speech_has_zero_utterances(analyzer, no_speech_clip):
 
 
 def test_bad_media_raises_media_error(analyzer, tmp_path):
-    from mlcore import testmedia
-
     with pytest.raises(MediaError) as caught:
         analyzer.analyze(testmedia.make_random_bytes(tmp_path / "x.mp4"))
     assert caught.value.code == "not_media"
@@ -255,10 +253,33 @@ def test_a_test_pattern_reads_words_and_voice_but_no_face(talking_run):
     assert "no face" in result.channels["face"]["note"].lower()
     for u in result.utterances:
         assert u.face["coverage"] == 0.0 and u.face["emotion"] is None
+        assert u.voice["pitch_median_hz"] and u.voice["loudness_dbfs"] < 0
+        # espeak-ng's voice is synthetic: measured, but no emotion is read from it.
+        assert u.voice["emotion"] is None and "synthetic" in u.voice["emotion_note"]
         assert u.combined["channels"] == ["text"]
         assert u.combined["emotion_scores"] == u.emotion_scores
-        assert u.voice["pitch_median_hz"] and u.voice["loudness_dbfs"] < 0
     assert result.summary["voice"]["pitch_median_hz"] > 0
+    assert "dominant_emotion" not in result.summary["voice"]
+    note = result.channels["voice"]["note"]
+    assert f"{len(result.utterances)} of {len(result.utterances)} utterances" in note
+
+
+def test_real_speech_gets_a_voice_emotion_fused_into_combined(analyzer, tmp_path):
+    clip = testmedia.make_real_speech_clip(tmp_path / "real.mp4", testmedia.librivox_wavs()[:2])
+    result = analyzer.analyze(clip)
+    assert result.utterances and result.channels_used == ["text", "voice", "combined"]
+    for u in result.utterances:
+        assert u.voice["emotion"] in EMOTIONS and 0 <= u.voice["arousal"] <= 1
+        assert math.isclose(sum(u.voice["emotion_scores"].values()), 1.0, abs_tol=1e-3)
+        assert u.voice["sentiment"] in SENTIMENTS and u.voice["emotion_note"] == ""
+        assert u.combined["channels"] == ["text", "voice"]
+        assert u.combined["voice_weight"] == result.channels["combined"]["voice_weight"] > 0
+        assert u.combined["emotion_scores"] != u.emotion_scores  # the voice moved the fusion
+    voice = result.summary["voice"]
+    assert voice["dominant_emotion"] in EMOTIONS and 0 <= voice["mean_arousal"] <= 1
+    assert voice["read_utterance_count"] == len(result.utterances)
+    assert result.channels["voice"]["emotion_model"].startswith("voice-emotion-whisper-tiny.en")
+    assert "acted" in result.channels["voice"]["note"]
 
 
 def test_a_talking_face_gets_face_voice_and_combined_per_utterance(analyzer, talking_face_clip):
@@ -269,7 +290,7 @@ def test_a_talking_face_gets_face_voice_and_combined_per_utterance(analyzer, tal
         assert u.face["frames"] >= 3 and u.face["coverage"] >= 0.9
         assert u.face["emotion"] in EMOTIONS
         assert math.isclose(sum(u.face["scores"].values()), 1.0, abs_tol=1e-3)
-        assert u.combined["channels"] == ["text", "face"]
+        assert u.combined["channels"] == ["text", "face"]  # espeak-ng's voice is not read
         assert u.combined["emotion_scores"] != u.emotion_scores  # the face moved the fusion
         assert u.voice["speaking_rate_wps"] > 0
     face = result.summary["face"]
@@ -298,6 +319,25 @@ def test_channels_can_be_turned_off(text_checkpoint, talking_face_clip):
     assert result.face_track == [] and result.summary["face"] is None
     assert all(u.face is None and u.voice is None for u in result.utterances)
     assert all(u.combined["channels"] == ["text"] for u in result.utterances)
+
+
+def test_voice_emotion_can_be_turned_off_keeping_the_measures(text_checkpoint, talking_clip):
+    result = Analyzer(
+        text_checkpoint, allow_untrained=True, face=False, voice_emotion=False
+    ).analyze(talking_clip)
+    assert result.channels["voice"]["used"] and result.channels["voice"]["emotion_model"] is None
+    assert "ANALYSIS_VOICE_EMOTION" in result.channels["voice"]["note"]
+    for u in result.utterances:
+        assert u.voice["pitch_median_hz"] and "emotion" not in u.voice
+        assert u.combined["channels"] == ["text"]
+    assert "dominant_emotion" not in result.summary["voice"]
+
+
+def test_music_without_words_gets_no_voice_reading(analyzer, tmp_path):
+    result = analyzer.analyze(testmedia.make_music_clip(tmp_path / "music.mp4", seconds=6.0))
+    assert result.utterances == [] and result.summary["voice"] is None
+    assert result.channels["voice"]["used"] is False
+    assert "No speech" in result.channels["voice"]["note"]
 
 
 def test_the_file_itself_is_explained_in_warnings(tmp_path):

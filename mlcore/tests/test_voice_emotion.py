@@ -1,5 +1,6 @@
-"""The voice-emotion model (mlcore.voice_emotion) on real synthesised speech, its shipped weights,
-and the feature path training shares with inference."""
+"""The voice-emotion model (mlcore.voice_emotion) on real read speech (LibriVox readers from
+pocketsphinx-testdata) and on espeak-ng's synthetic voice, its shipped weights, and the feature
+path training shares with inference."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mlcore.voice_emotion import (
     DEFAULT_WEIGHTS_SHA256,
     MIN_VOICE_S,
     SAMPLE_RATE,
+    SYNTHETIC_NOTE,
     VoiceEmotionError,
     VoiceEmotionModel,
     embed,
@@ -33,8 +35,14 @@ SENTENCE = "Kids are talking by the door, and the dogs are sitting by the gate."
 
 
 @pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory) -> Path:
-    return testmedia.make_speech_wav(SENTENCE, tmp_path_factory.mktemp("voice") / "speech.wav")
+def speech_wav() -> Path:
+    """A LibriVox reader: 3 s of real read speech."""
+    return testmedia.librivox_wavs()[1]
+
+
+@pytest.fixture(scope="module")
+def synthetic_wav(tmp_path_factory) -> Path:
+    return testmedia.make_speech_wav(SENTENCE, tmp_path_factory.mktemp("voice") / "espeak.wav")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,7 @@ def test_missing_or_unexpected_weights_are_refused_with_a_way_out(tmp_path, mode
 def test_trim_keeps_the_speech_and_drops_the_silence_around_it(speech):
     padded = np.concatenate([np.zeros(SAMPLE_RATE), speech, np.zeros(SAMPLE_RATE)])
     kept = trim(padded)
-    assert speech.size * 0.8 < kept.size < speech.size + 0.5 * SAMPLE_RATE
+    assert speech.size * 0.6 < kept.size < speech.size + 0.5 * SAMPLE_RATE
 
 
 def test_silence_clipping_and_a_short_blip_give_reasons_not_readings(speech):
@@ -94,6 +102,23 @@ def test_each_span_gets_a_reading_or_says_why_not(model, whisper, speech):
     assert 0.0 <= heard["arousal"] <= 1.0 and heard["sentiment"] in heard["sentiment_scores"]
     assert silent["emotion"] is None and silent["emotion_note"] == "no voice reading: silent"
     assert short["emotion_scores"] is None and "too short" in short["emotion_note"]
+
+
+def test_a_synthetic_voice_gets_no_reading_and_real_readers_do(model, whisper, synthetic_wav):
+    """espeak-ng's voice (and its voices the detector never heard) is declined; every LibriVox
+    reader is read. The emotion heads learned from people: on text-to-speech they were sure
+    and wrong (anger at 0.9)."""
+    for pitch, voice in ((50, "en-us"), (80, "en-gb+f3")):
+        wav = testmedia.make_speech_wav(
+            SENTENCE, synthetic_wav.with_name(f"{voice}.wav"), voice=voice, pitch=pitch
+        )
+        audio = load_audio(wav, SAMPLE_RATE)
+        (synthetic,) = read_utterances(model, whisper, audio, [(0.0, audio.size / SAMPLE_RATE)])
+        assert synthetic["emotion"] is None and synthetic["emotion_note"] == SYNTHETIC_NOTE
+    for wav in testmedia.librivox_wavs():
+        audio = load_audio(wav, SAMPLE_RATE)
+        (person,) = read_utterances(model, whisper, audio, [(0.0, audio.size / SAMPLE_RATE)])
+        assert person["emotion"] in EMOTIONS, wav.name
 
 
 def test_training_reads_a_clip_exactly_as_the_analyzer_reads_an_utterance(

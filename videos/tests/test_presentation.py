@@ -155,6 +155,23 @@ def test_rows_and_chart_data_for_an_unlabelled_utterance():
     assert chart["face_emotion"] == "fear"
 
 
+def test_rows_and_chart_data_carry_the_voice_reading_and_what_combined_fused():
+    voice = {"emotion": "anger", "emotion_scores": _scores(EMOTIONS, "anger", 0.8), "arousal": 0.9}
+    combined = {
+        "emotion": "anger",
+        "emotion_scores": _scores(EMOTIONS, "anger", 0.45),
+        "sentiment": "negative",
+        "channels": ["text", "voice"],
+    }
+    (row,) = presentation.utterance_rows([_u(0, voice=voice, combined=combined)])
+    assert row.voice_emotion == "anger" and not row.voice_weak and row.voice_arousal == 0.9
+    assert row.combined_adds and row.combined_weak and row.combined_channels == "words + voice"
+    chart = presentation._chart_utterance(_u(0, voice=voice))
+    assert chart["voice_emotion"] == "anger" and chart["voice_confidence"] == 0.8
+    (words_only,) = presentation.utterance_rows([_u(0, combined=combined | {"channels": ["text"]})])
+    assert not words_only.combined_adds and words_only.voice_emotion is None
+
+
 # --- The job's outcome and the page ---
 
 

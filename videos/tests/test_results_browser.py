@@ -116,7 +116,8 @@ def test_key_moments_player_sync_and_screenshots(
     start = utterances[3].start
     _wait(lambda: (s := _player_state(js))["t"] > start + 0.3 and not s["paused"], 10, "playing")
     playheads = js(
-        "return ['timeline-chart', 'sentiment-chart', 'face-chart', 'voice-chart'].map("
+        "return ['timeline-chart', 'sentiment-chart', 'voice-emotion-chart', 'face-chart',"
+        " 'voice-chart'].map("
         "  id => Chart.getChart(id).$playhead);"
     )
     now = _player_state(js)["t"]

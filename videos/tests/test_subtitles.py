@@ -25,9 +25,9 @@ def job(user, media_root) -> AnalysisJob:
     rows = [
         _utterance(0, 1.0, 3.25, "This is wonderful news."),
         _utterance(1, 5.5, 9.0, "Tom & <b>Jerry</b> --> said\n\nno", emotion="anger",
-                   sentiment="negative"),
+                   sentiment="negative", voice={"emotion": "fear", "arousal": 0.9}),
         _utterance(2, 3661.5, 3663.004, "Ça va très bien.", emotion="", sentiment="",
-                   face={"emotion": "happy"}),
+                   face={"emotion": "happy"}, voice={"emotion": "joy"}),
         _utterance(3, 3670.0, 3670.0, "Hola amigos", emotion="", sentiment="",
                    original_text="Hola amigos", translated=False),
         _utterance(4, 3680.0, 3682.0, "Hello friends", original_text="Hola amigos",
@@ -49,12 +49,12 @@ This is wonderful news.
 2
 00:00:05.500 --> 00:00:09.000
 Tom &amp; &lt;b&gt;Jerry&lt;/b&gt; -&gt; said no
-[anger · negative]
+[anger · negative · voice: fear]
 
 3
 01:01:01.500 --> 01:01:03.004
 Ça va très bien.
-[no text label · face: happy]
+[no text label · face: happy · voice: joy]
 
 4
 01:01:10.000 --> 01:01:10.001
