@@ -33,7 +33,7 @@ from mlcore.labels import EMOTIONS, SENTIMENTS
 
 DEFAULT_FACE_WEIGHT = 0.5
 DEFAULT_TEXT_WEIGHT = 1.0
-DEFAULT_VOICE_WEIGHT = 1.0
+DEFAULT_VOICE_WEIGHT = 1.5
 # Probabilities are floored before the logarithm: one channel's hard zero must not veto a label.
 PROBABILITY_FLOOR = 1e-4
 

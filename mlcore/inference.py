@@ -62,7 +62,7 @@ from mlcore.transcribe import (
     shift_segment,
     transcribe,
 )
-from mlcore.voice import VOICE_METHOD, Prosody, measure_all
+from mlcore.voice import VOICE_METHOD, Prosody, measure_all, utterance_tracks
 from mlcore.voice import baseline as voice_baseline
 
 STAGES: tuple[str, ...] = (
@@ -596,9 +596,15 @@ class Analyzer:
             warnings.append(overstated_length_warning(info.duration, decoded_s))
             info = dataclasses.replace(info, duration=decoded_s)
         with clock.stage("voice"):
-            prosody = (
-                measure_all(audio, self.preprocess.sample_rate, utterances)
+            # One pyin call per stretch of speech, read by both the measures and the emotion model.
+            tracks = (
+                utterance_tracks(audio, self.preprocess.sample_rate, utterances)
                 if self.voice and audio is not None
+                else []
+            )
+            prosody = (
+                measure_all(audio, self.preprocess.sample_rate, utterances, tracks)
+                if tracks
                 else []
             )
             voice_readings = (
@@ -607,6 +613,7 @@ class Analyzer:
                     self.voice_encoder,
                     audio,
                     [(u.start, u.end) for u in utterances],
+                    tracks,
                 )
                 if self.voice_model is not None and audio is not None
                 else []

@@ -119,6 +119,11 @@ class _Track:
     voiced: np.ndarray
     rms: np.ndarray
 
+    def between(self, start_s: float, end_s: float, sample_rate: int) -> _Track:
+        """The frames of [start_s, end_s) as a track of their own (offset start_s)."""
+        frames = self.frames(start_s, end_s, sample_rate)
+        return _Track(start_s, self.f0[frames], self.voiced[frames], self.rms[frames])
+
     def frames(self, start_s: float, end_s: float, sample_rate: int) -> slice:
         """Frames whose whole window lies inside [start_s, end_s)."""
         hop = int(HOP_S * sample_rate)
@@ -206,19 +211,33 @@ def _track_groups(utterances: Sequence[Segment]) -> list[list[int]]:
     return groups
 
 
-def measure_all(
+def utterance_tracks(
     audio: np.ndarray, sample_rate: int, utterances: Sequence[Segment]
-) -> list[Prosody]:
-    """Every utterance's prosody, with relative intensity, from pitch tracks shared by nearby
-    utterances (`_track_groups`)."""
-    measured: list[Prosody | None] = [None] * len(utterances)
+) -> list[_Track]:
+    """Each utterance's pitch track: one pyin call per group of nearby utterances
+    (`_track_groups`), shared by its members (and by the voice-emotion features)."""
+    tracks: list[_Track | None] = [None] * len(utterances)
     for group in _track_groups(utterances):
         members = [utterances[i] for i in group]
         start, end = min(u.start for u in members), max(u.end for u in members)
         track = _track(audio, sample_rate, start, end)
-        for i, utterance in zip(group, members, strict=True):
-            measured[i] = _measure(track, sample_rate, utterance)
-    return with_relative_intensity([p for p in measured if p is not None])
+        for i in group:
+            tracks[i] = track
+    return [t for t in tracks if t is not None]
+
+
+def measure_all(
+    audio: np.ndarray,
+    sample_rate: int,
+    utterances: Sequence[Segment],
+    tracks: Sequence[_Track] | None = None,
+) -> list[Prosody]:
+    """Every utterance's prosody, with relative intensity, from `utterance_tracks` (computed
+    here unless given)."""
+    tracks = tracks if tracks is not None else utterance_tracks(audio, sample_rate, utterances)
+    return with_relative_intensity(
+        [_measure(t, sample_rate, u) for t, u in zip(tracks, utterances, strict=True)]
+    )
 
 
 def baseline(prosody: Sequence[Prosody]) -> dict | None:

@@ -67,18 +67,24 @@ class VoiceEmotionError(Exception):
 def trim(audio: np.ndarray) -> np.ndarray:
     """`audio` without its leading and trailing stretches quieter than TRIM_DB below the peak
     frame (TRIM_MARGIN_S kept either side). All of it when nothing stands out."""
+    first, last = trim_bounds(audio)
+    return audio[first:last]
+
+
+def trim_bounds(audio: np.ndarray) -> tuple[int, int]:
+    """The sample range `trim` keeps."""
     if audio.size < TRIM_FRAME:
-        return audio
+        return 0, audio.size
     frames = np.lib.stride_tricks.sliding_window_view(audio, TRIM_FRAME)[:: TRIM_FRAME // 2]
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
     peak = float(rms.max())
     if peak <= 0:
-        return audio
+        return 0, audio.size
     loud = np.flatnonzero(rms >= peak * 10 ** (-TRIM_DB / 20))
     hop, margin = TRIM_FRAME // 2, int(TRIM_MARGIN_S * SAMPLE_RATE)
     first = max(0, int(loud[0]) * hop - margin)
     last = min(audio.size, int(loud[-1]) * hop + TRIM_FRAME + margin)
-    return audio[first:last]
+    return first, last
 
 
 def unreadable_reason(audio: np.ndarray) -> str | None:
@@ -105,10 +111,12 @@ def _stats(prefix: str, values: np.ndarray, out: dict[str, float]) -> None:
         out[f"{prefix}_p{q}"] = math.nan if empty else float(np.percentile(values, q))
 
 
-def prosody_features(audio: np.ndarray) -> dict[str, float]:
+def prosody_features(audio: np.ndarray, track=None) -> dict[str, float]:
     """Per-utterance voice statistics of one trimmed 16 kHz clip, an eGeMAPS-like compact set
     (NaN where undefined): pitch, level dynamics (not the level itself), voicing runs, spectral
-    shape, zero crossings, vocal effort, MFCC 1-13."""
+    shape, zero crossings, vocal effort, MFCC 1-13. `track`: the clip's pitch frames already
+    tracked by the voice channel (`mlcore.voice.utterance_tracks`, cut to the clip), else pyin
+    runs here (training does; pyin is most of this function's cost)."""
     import librosa
 
     from mlcore import voice
@@ -116,11 +124,8 @@ def prosody_features(audio: np.ndarray) -> dict[str, float]:
 
     sr = SAMPLE_RATE
     duration = audio.size / sr
-    # measure_all on one utterance is _track + _measure (its relative intensity is always 0 for
-    # a single utterance); calling them directly keeps the pitch frames for the statistics
-    # below without running pyin a second time.
-    track = voice._track(audio, sr, 0.0, duration)
-    product = voice._measure(track, sr, Segment(0.0, duration, ""))
+    track = track if track is not None else voice._track(audio, sr, 0.0, duration)
+    product = voice._measure(track, sr, Segment(track.offset_s, track.offset_s + duration, ""))
     out: dict[str, float] = {
         "duration_s": duration,
         "pitch_median_st": (
@@ -172,14 +177,22 @@ def prosody_features(audio: np.ndarray) -> dict[str, float]:
     return out
 
 
-def embed(whisper, audio: np.ndarray) -> np.ndarray:
+def embed(whisper, audio: np.ndarray, track=None, offset_s: float = 0.0) -> np.ndarray:
     """The features of one utterance's 16 kHz mono `audio` (trimmed here), float32: the mean and
     standard deviation over time of Whisper's encoder states (2 x the encoder width), then the
-    `PROSODY_FEATURES` prosody statistics (NaN where undefined)."""
+    `PROSODY_FEATURES` prosody statistics (NaN where undefined). `track`: the voice channel's
+    pitch track holding this audio, which starts `offset_s` into the video (no second pyin)."""
     import ctranslate2
 
-    segment = trim(np.asarray(audio, dtype=np.float32))[: int(MAX_VOICE_S * SAMPLE_RATE)]
-    prosody = np.array(list(prosody_features(segment).values()), dtype=np.float32)
+    audio = np.asarray(audio, dtype=np.float32)
+    first, last = trim_bounds(audio)
+    last = min(last, first + int(MAX_VOICE_S * SAMPLE_RATE))
+    segment = audio[first:last]
+    if track is not None:
+        track = track.between(
+            offset_s + first / SAMPLE_RATE, offset_s + last / SAMPLE_RATE, SAMPLE_RATE
+        )
+    prosody = np.array(list(prosody_features(segment, track).values()), dtype=np.float32)
     mel = whisper.feature_extractor(segment)
     # Whisper's first convolution halves the frame count; an even count keeps every frame whole.
     mel = mel[:, : max(2, mel.shape[1] // 2 * 2)]
@@ -314,18 +327,22 @@ def read_utterances(
     whisper,
     audio: np.ndarray,
     spans: Sequence[tuple[float, float]],
+    tracks: Sequence | None = None,
 ) -> list[dict]:
     """The voice reading of each (start_s, end_s) span of the video's 16 kHz `audio`: `reading`'s
     fields, or the same fields empty with `emotion_note` saying why the voice could not be read
-    (silence, clipping, too short)."""
+    (silence, clipping, too short, a synthetic voice). `tracks`: each span's pitch track from the
+    voice channel (`mlcore.voice.utterance_tracks`), so pyin runs once per stretch of speech."""
     out: list[dict] = []
-    for start, end in spans:
-        segment = audio[max(0, int(start * SAMPLE_RATE)) : max(0, int(end * SAMPLE_RATE))]
+    for i, (start, end) in enumerate(spans):
+        first = max(0, int(start * SAMPLE_RATE))
+        segment = audio[first : max(0, int(end * SAMPLE_RATE))]
         reason = unreadable_reason(segment)
         if reason:
             out.append(NO_READING | {"emotion_note": f"no voice reading: {reason}"})
             continue
-        features = embed(whisper, segment)
+        track = tracks[i] if tracks is not None else None
+        features = embed(whisper, segment, track, first / SAMPLE_RATE)
         if model.synthetic(features)[0] >= SYNTHETIC_THRESHOLD:
             out.append(NO_READING | {"emotion_note": SYNTHETIC_NOTE})
             continue

@@ -44,7 +44,7 @@ from training.voice import FEATURES_VERSION, uar
 DEFAULT_FEATURE_DIR = REPO_ROOT / "var" / "voice_fusion"
 DEFAULT_OUT = REPO_ROOT / "runs" / "voice_fusion"
 TEXT_WEIGHTS: tuple[float, ...] = (1.0,)
-VOICE_WEIGHTS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+VOICE_WEIGHTS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 # On espeak-ng's emotionless voice, fusion may cost the words at most this much emotion weighted
 # F1 (the target).
 TOLERANCE = 0.005

@@ -12,7 +12,8 @@ import pytest
 from mlcore import testmedia
 from mlcore.labels import EMOTIONS
 from mlcore.media import load_audio
-from mlcore.transcribe import load_whisper
+from mlcore.transcribe import Segment, load_whisper
+from mlcore.voice import utterance_tracks
 from mlcore.voice_emotion import (
     DEFAULT_WEIGHTS,
     DEFAULT_WEIGHTS_SHA256,
@@ -135,3 +136,23 @@ def test_training_reads_a_clip_exactly_as_the_analyzer_reads_an_utterance(
     }
     # The second call reads the cache: the same numbers.
     np.testing.assert_array_equal(features([clip], model.whisper_model, tmp_path)[0], x)
+
+
+def test_the_voice_channels_pitch_track_gives_the_reading_training_gives(model, whisper):
+    """The Analyzer reuses the voice channel's pitch track (one pyin per stretch of speech);
+    training runs pyin on each clip. The same readers read the same within a rounding."""
+    audios = [load_audio(wav, SAMPLE_RATE) for wav in testmedia.librivox_wavs()]
+    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    track_audio = np.concatenate([part for a in audios for part in (a, gap)])
+    spans, t = [], 0.0
+    for a in audios:
+        spans.append((t, t + a.size / SAMPLE_RATE))
+        t += a.size / SAMPLE_RATE + 1.0
+    tracks = utterance_tracks(track_audio, SAMPLE_RATE, [Segment(s, e, "") for s, e in spans])
+    assert len({id(track) for track in tracks}) == 1  # gaps under 1.5 s: one pyin call
+    shared = read_utterances(model, whisper, track_audio, spans, tracks)
+    for audio, reading_ in zip(audios, shared, strict=True):
+        emotion, arousal = model.predict(embed(whisper, audio))
+        scores = np.array([reading_["emotion_scores"][e] for e in EMOTIONS])
+        np.testing.assert_allclose(scores, emotion[0], atol=0.05)
+        assert reading_["arousal"] == pytest.approx(float(arousal[0]), abs=0.05)
