@@ -83,7 +83,8 @@ class VoiceSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         help_text='Why the voice gave no emotion reading ("no voice reading: too short", '
-        '"... silent", "... clipped"); empty when it did.',
+        '"... silent", "... clipped", "... the voice sounds synthetic (text-to-speech)"); '
+        "empty when it did.",
     )
 
 

@@ -269,18 +269,16 @@
       return item.datasetIndex === 0 ? u[Math.floor(i / 3)] : u[i];
     };
 
-    var timeline = $("timeline-chart");
-    if (timeline && u.length) {
-      var rows = data.emotions.slice();
-      if (u.some(function (x) { return !x.emotion; })) rows.push(data.no_label);
-      timeChart(timeline, {
+    // One bar per utterance across its own time span, on a row per emotion (words or voice).
+    function emotionBars(canvas, items, rows, label, color, describe) {
+      timeChart(canvas, {
         type: "bar",
         data: {
           labels: rows,
           datasets: [{
-            label: "Utterance emotion",
-            data: u.map(function (x) { return { x: [x.start, x.end], y: x.emotion || data.no_label }; }),
-            backgroundColor: u.map(function (x) { return faded(emotionColor(x.emotion), x.emotion ? x.emotion_confidence : 1); }),
+            label: label,
+            data: items.map(function (x) { return { x: [x.start, x.end], y: describe(x).row }; }),
+            backgroundColor: items.map(color),
             borderRadius: 4, borderSkipped: false, barPercentage: 0.9, categoryPercentage: 0.9,
             minBarLength: 3,
           }],
@@ -291,17 +289,26 @@
           plugins: {
             legend: { display: false },
             tooltip: Object.assign({}, tooltipBase, { callbacks: {
-              title: function (items) { return span(u[items[0].dataIndex]); },
-              label: function (item) {
-                var x = u[item.dataIndex];
-                var head = x.emotion ? "Emotion: " + x.emotion + " (" + percent(x.emotion_confidence) + ")" : "Words: no text label";
-                return [head, x.text];
-              },
+              title: function (tips) { return span(items[tips[0].dataIndex]); },
+              label: function (tip) { var x = items[tip.dataIndex]; return [describe(x).head, x.text]; },
             } }),
           },
-          onClick: function (event, elements) { if (elements.length) seek(u[elements[0].index].start); },
+          onClick: function (event, elements) { if (elements.length) seek(items[elements[0].index].start); },
         },
       });
+    }
+
+    var timeline = $("timeline-chart");
+    if (timeline && u.length) {
+      var rows = data.emotions.slice();
+      if (u.some(function (x) { return !x.emotion; })) rows.push(data.no_label);
+      emotionBars(timeline, u, rows, "Utterance emotion",
+        function (x) { return faded(emotionColor(x.emotion), x.emotion ? x.emotion_confidence : 1); },
+        function (x) {
+          return x.emotion
+            ? { row: x.emotion, head: "Emotion: " + x.emotion + " (" + percent(x.emotion_confidence) + ")" }
+            : { row: data.no_label, head: "Words: no text label" };
+        });
     }
 
     var sentiment = $("sentiment-chart");
@@ -353,34 +360,11 @@
     var heard = u.filter(function (x) { return x.voice_emotion; });
     if (voiceEmotion && heard.length) {
       // The voice-emotion model's label per utterance, on the same rows as the words' chart.
-      timeChart(voiceEmotion, {
-        type: "bar",
-        data: {
-          labels: data.emotions,
-          datasets: [{
-            label: "Voice emotion",
-            data: heard.map(function (x) { return { x: [x.start, x.end], y: x.voice_emotion }; }),
-            backgroundColor: heard.map(function (x) { return faded(emotionColor(x.voice_emotion), x.voice_confidence); }),
-            borderRadius: 4, borderSkipped: false, barPercentage: 0.9, categoryPercentage: 0.9,
-            minBarLength: 3,
-          }],
-        },
-        options: {
-          indexAxis: "y",
-          scales: { y: { type: "category", grid: { display: false } } },
-          plugins: {
-            legend: { display: false },
-            tooltip: Object.assign({}, tooltipBase, { callbacks: {
-              title: function (items) { return span(heard[items[0].dataIndex]); },
-              label: function (item) {
-                var x = heard[item.dataIndex];
-                return ["Voice: " + x.voice_emotion + " (" + percent(x.voice_confidence) + "), arousal " + percent(x.arousal), x.text];
-              },
-            } }),
-          },
-          onClick: function (event, elements) { if (elements.length) seek(heard[elements[0].index].start); },
-        },
-      });
+      emotionBars(voiceEmotion, heard, data.emotions, "Voice emotion",
+        function (x) { return faded(emotionColor(x.voice_emotion), x.voice_confidence); },
+        function (x) {
+          return { row: x.voice_emotion, head: "Voice: " + x.voice_emotion + " (" + percent(x.voice_confidence) + "), arousal " + percent(x.arousal) };
+        });
     }
 
     var faceChart = $("face-chart");
