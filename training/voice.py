@@ -30,7 +30,6 @@ from mlcore.voice_emotion import (
     SYNTHETIC_THRESHOLD,
     VoiceEmotionModel,
     embed,
-    unreadable_reason,
 )
 from mlcore.weights import file_sha256
 from training.emotional_speech import (
@@ -331,6 +330,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["features", "fit", "unreadable_reason"]
