@@ -503,12 +503,6 @@ class Analyzer:
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
             log_mel(one_second.astype(np.float32), 0.0, 1.0, self.preprocess)
-        if voice:  # the same for pyin's compiled kernels (~1.3 s on the first video otherwise)
-            measure_all(
-                one_second.astype(np.float32),
-                self.preprocess.sample_rate,
-                [Segment(0.0, 1.0, "warm-up")],
-            )
         # The face channel's detector and classifier load from installed packages, once.
         self.face_reader = face_channel.FaceReader(device=str(self.device)) if face else None
         self.voice = voice
@@ -526,6 +520,15 @@ class Analyzer:
             if self.voice_model
             else None
         )
+        if voice:  # the same for pyin's compiled kernels (~1.3 s on the first video otherwise)
+            measure_all(
+                one_second.astype(np.float32),
+                self.preprocess.sample_rate,
+                [Segment(0.0, 1.0, "warm-up")],
+            )
+        if self.voice_model is not None:  # librosa's spectral features and the encoder's first
+            # call cost seconds (21 s on a cold disk): pay them at load, not on the first video.
+            voice_emotion_model.embed(self.voice_encoder, one_second.astype(np.float32))
         self.face_weight = face_weight
         self.text_weight = text_weight
         self.voice_weight = voice_weight
