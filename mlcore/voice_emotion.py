@@ -61,7 +61,7 @@ DEFAULT_WEIGHTS_SHA256 = "a4dbd855426d0716e698489e3863a61f3879fbda6eeef6c84bb8ed
 
 
 class VoiceEmotionError(Exception):
-    """The voice-emotion weights are missing or do not match the Whisper model given."""
+    """The voice-emotion weights are missing, or are not the recorded file."""
 
 
 def trim(audio: np.ndarray) -> np.ndarray:
@@ -230,21 +230,31 @@ class VoiceEmotionModel:
     def name(self) -> str:
         return str(self.info["name"])
 
-    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(emotion probabilities (n, 7), arousal probabilities (n,)) for features (n, d)."""
+    def _standardised(self, features: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(features)
         x = np.where(np.isnan(x), self.mean, x)  # an undefined statistic (no pitch) reads as usual
-        x = (x - self.mean) / self.scale
+        return (x - self.mean) / self.scale
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(emotion probabilities (n, 7), arousal probabilities (n,)) for features (n, d)."""
+        x = self._standardised(features)
         emotion = _softmax(x @ self.emotion_coef.T + self.emotion_bias)
         arousal = 1.0 / (1.0 + np.exp(-(x @ self.arousal_coef + self.arousal_bias)))
         return emotion, arousal
 
     def synthetic(self, features: np.ndarray) -> np.ndarray:
         """(n,) probability that each voice is synthetic speech rather than a person's."""
-        x = np.atleast_2d(features)
-        x = (np.where(np.isnan(x), self.mean, x) - self.mean) / self.scale
+        x = self._standardised(features)
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-(x @ self.synthetic_coef + self.synthetic_bias)))
+
+    def read(self, features: np.ndarray) -> dict:
+        """One utterance's voice fields from its features (d,): `reading`'s, or none with a note
+        where the voice sounds synthetic."""
+        if self.synthetic(features)[0] >= SYNTHETIC_THRESHOLD:
+            return NO_READING | {"emotion_note": SYNTHETIC_NOTE}
+        emotion, arousal = self.predict(features)
+        return reading(emotion[0], float(arousal[0])) | {"emotion_note": ""}
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
@@ -342,12 +352,7 @@ def read_utterances(
             out.append(NO_READING | {"emotion_note": f"no voice reading: {reason}"})
             continue
         track = tracks[i] if tracks is not None else None
-        features = embed(whisper, segment, track, first / SAMPLE_RATE)
-        if model.synthetic(features)[0] >= SYNTHETIC_THRESHOLD:
-            out.append(NO_READING | {"emotion_note": SYNTHETIC_NOTE})
-            continue
-        emotion, arousal = model.predict(features)
-        out.append(reading(emotion[0], float(arousal[0])) | {"emotion_note": ""})
+        out.append(model.read(embed(whisper, segment, track, first / SAMPLE_RATE)))
     return out
 
 

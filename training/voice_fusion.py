@@ -285,7 +285,7 @@ def meld_line_scores(
     probabilities on the product's transcript, and the voice reading of its espeak-ng speech
     (None where unreadable). Also a summary: lines, voice model, why lines have no voice, and
     how many features were made now. Raises when a transcript is not cached yet."""
-    from mlcore.voice_emotion import SYNTHETIC_THRESHOLD, VoiceEmotionModel, reading
+    from mlcore.voice_emotion import SYNTHETIC_NOTE, VoiceEmotionModel
 
     model = VoiceEmotionModel.load(voice_weights)
     loaded = speech_eval._load(checkpoint, device)
@@ -313,15 +313,11 @@ def meld_line_scores(
     readable = [i for i, f in enumerate(features) if not isinstance(f, str)]
     voices: list[dict | None] = [None] * len(lines)
     synthetic = 0
-    if readable:
-        x = np.stack([features[i] for i in readable])
-        probs, arousal = model.predict(x)
-        # As the product: a voice the head takes for text-to-speech gets no reading.
-        flagged = model.synthetic(x) >= SYNTHETIC_THRESHOLD
-        synthetic = int(flagged.sum())
-        for j, i in enumerate(readable):
-            if not flagged[j]:
-                voices[i] = reading(probs[j], float(arousal[j]))
+    for i in readable:
+        voice = model.read(features[i])  # as the product: text-to-speech gets no reading
+        if voice["emotion"]:
+            voices[i] = voice
+        synthetic += voice["emotion_note"] == SYNTHETIC_NOTE
     rows = [
         Row(u.emotion, u.sentiment, emotion[i], sentiment[i], voices[i])
         for i, u in enumerate(lines)
