@@ -103,10 +103,14 @@ def test_fifty_jobs_with_five_sigkills(
             return
         children = sorted(
             {pid for w in workers for pid in _pool_children(w)} & _pids_running_analyses()
+            - set(kills)
         )
         if children:
             victim = rng.choice(children)
-            os.kill(victim, signal.SIGKILL)
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                return  # it exited between the listing and the kill: pick again
             kills.append(victim)
             time.sleep(rng.uniform(2, 6))  # let the pool respawn between kills
 
