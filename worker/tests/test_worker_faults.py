@@ -102,8 +102,8 @@ def test_fifty_jobs_with_five_sigkills(
         if not AnalysisJob.objects.filter(status=JobStatus.RUNNING, progress__gt=0).exists():
             return
         children = sorted(
-            {pid for w in workers for pid in _pool_children(w)} & _pids_running_analyses()
-            - set(kills)
+            {pid for w in workers for pid in _pool_children(w)}
+            & _pids_running_analyses() - set(kills)
         )
         if children:
             victim = rng.choice(children)
