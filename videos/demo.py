@@ -175,7 +175,7 @@ def make_demo_job(owner, clip: Path, windows: list[tuple[float, float]]) -> Anal
         "text": {"used": True, "model": "meld-text-minilm-v2", "note": ""},
         "face": {
             "used": True,
-            "model": "fer-mini-xception + blazeface",
+            "model": "mobilenetv2-rafdb-fer + blazeface",
             "frames": len(track),
             "frames_with_face": len(track),
             "note": "",

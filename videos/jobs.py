@@ -57,6 +57,7 @@ def get_analyzer() -> Analyzer:
         allow_untrained=getattr(settings, "ANALYSIS_ALLOW_UNTRAINED", False),
         limits=media_limits(),  # the same MAX_VIDEO_* settings as the upload check
         face=settings.ANALYSIS_FACE_CHANNEL,
+        face_model=settings.ANALYSIS_FACE_MODEL,
         voice=settings.ANALYSIS_VOICE_CHANNEL,
         voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
         face_weight=settings.FUSION_FACE_WEIGHT,

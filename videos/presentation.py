@@ -415,6 +415,8 @@ def channel_rows(channels: dict) -> list[dict]:
             detail = f"{info['emotion_model']} (emotion) · {info.get('method', '')} (measures)"
         if name == "face" and info.get("frames"):
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
+            if (info.get("people") or 0) > 1:
+                detail += f" · {info['people']} face tracks"
         if name == "text" and info.get("context"):
             detail += " · " + _context_words(info["context"])
         if name == "text" and info.get("transcription"):
@@ -432,6 +434,25 @@ def channel_rows(channels: dict) -> list[dict]:
     return rows
 
 
+def face_points(face_track: Sequence[dict]) -> list[dict]:
+    """One point per face read in each sampled frame (every face where a frame has several,
+    else the main one), with its face track ("person") so the page draws a row per face."""
+    points = []
+    for frame in face_track:
+        for sighting in frame.get("people") or [frame]:
+            scores = sighting.get("scores")
+            if scores:
+                points.append(
+                    {
+                        "time": frame["time"],
+                        "person": sighting.get("person") or 1,
+                        "emotion": max(scores, key=scores.__getitem__),
+                        "confidence": max(scores.values()),
+                    }
+                )
+    return points
+
+
 def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
     """Everything the result charts draw (rendered into the page with json_script)."""
     return {
@@ -445,16 +466,8 @@ def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
             {"label": s.text, "color": s.label or "none", "percent": round(100 * s.fraction, 1)}
             for s in speaking_time_shares(utterances, "emotion", EMOTIONS)
         ],
-        # Frames where a face was seen: time, the face's top expression and its probability.
-        "face_track": [
-            {
-                "time": f["time"],
-                "emotion": max(f["scores"], key=f["scores"].__getitem__),
-                "confidence": max(f["scores"].values()),
-            }
-            for f in (job.face_track or [])
-            if f.get("scores")
-        ],
+        # Every face read in a sampled frame: time, face track, top expression, its probability.
+        "face_track": face_points(job.face_track or []),
         "utterances": [_chart_utterance(u) for u in utterances],
     }
 

@@ -37,10 +37,20 @@ class FaceAggregateSerializer(serializers.Serializer):
     frames = serializers.IntegerField(help_text="Sampled frames inside the utterance.")
     coverage = serializers.FloatField(help_text="Share of those frames that showed a face (0-1).")
     faces_seen = serializers.IntegerField(help_text="Most faces seen in one frame.")
+    people = serializers.IntegerField(
+        required=False, help_text="Different people (face tracks) seen in the utterance."
+    )
     emotion = serializers.CharField(
         allow_null=True, help_text="Largest mean face-expression probability; null: no face."
     )
     scores = _scores("Mean face-expression probabilities over the frames with a face.")
+    note = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text='Why no face was read: "no picture at this time" (the picture ended before '
+        'the sound), "no face in the sampled frames", "faces too small to read (under 40 px)"; '
+        "null when one was.",
+    )
 
 
 class VoiceSerializer(serializers.Serializer):
@@ -103,17 +113,36 @@ class CombinedSerializer(serializers.Serializer):
     text_weight = serializers.FloatField(required=False, help_text="The words' weight.")
 
 
+class SightingSerializer(serializers.Serializer):
+    """One face in a frame with several."""
+
+    person = serializers.IntegerField(help_text="Face track id (same position over time).")
+    box = serializers.ListField(child=serializers.FloatField())
+    scores = _scores("Its expression probabilities; null: too small to read.")
+
+
 class FaceFrameSerializer(serializers.Serializer):
-    """One sampled frame of the face channel."""
+    """One sampled frame of the face channel. Expression probabilities are smoothed over 1.5 s
+    of the same person's frames."""
 
     time = serializers.FloatField()
     faces = serializers.IntegerField(help_text="Faces detected in the frame.")
     box = serializers.ListField(
         child=serializers.FloatField(),
         allow_null=True,
-        help_text="Most prominent face: x0, y0, x1, y1 as fractions of the picture.",
+        help_text="The main face (the most prominent one read): x0, y0, x1, y1 as fractions "
+        "of the picture.",
     )
-    scores = _scores("Face-expression probabilities of that face; null: no face.")
+    scores = _scores("Face-expression probabilities of that face; null: no face read.")
+    person = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The main face's track id."
+    )
+    too_small = serializers.IntegerField(
+        required=False, help_text="Faces found but too small to read (under 40 px)."
+    )
+    people = SightingSerializer(
+        many=True, required=False, help_text="Every face, when the frame has more than one."
+    )
 
 
 class BlankAsNullCharField(serializers.CharField):

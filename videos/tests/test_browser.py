@@ -174,7 +174,7 @@ def test_signup_upload_progress_results_and_seek(
     assert browser.find_element(By.ID, "dominant-emotion").text.strip()
     # Which channels read the video, and the face channel beside the words.
     channels = browser.find_element(By.ID, "channels").text
-    assert "Face" in channels and "fer-mini-xception" in channels and "Voice" in channels
+    assert "Face" in channels and "mobilenetv2-rafdb-fer" in channels and "Voice" in channels
     assert browser.find_elements(By.CSS_SELECTOR, "#transcript .face-badge")
     for canvas in ("timeline-chart", "sentiment-chart", "distribution-chart", "face-chart"):
         drawn = js(

@@ -92,7 +92,7 @@ def test_a_talking_face_reads_every_channel_through_api_csv_and_page(
     body = _poll_until_finished(lambda: api.get(created["Location"]).json())
     _assert_results(body, body["video"]["duration"])
     assert body["channels_used"] == ["text", "face", "voice", "combined"]
-    assert body["channels"]["face"]["model"].startswith("fer-mini-xception")
+    assert body["channels"]["face"]["model"].startswith("mobilenetv2-rafdb-fer")
     assert body["summary"]["face"]["frames_with_face"] >= 0.95 * body["summary"]["face"]["frames"]
     assert len(body["face_track"]) >= body["video"]["duration"]  # >= 1 sampled frame a second
     for u in body["utterances"]:
@@ -113,7 +113,7 @@ def test_a_talking_face_reads_every_channel_through_api_csv_and_page(
 
     client.force_login(user)
     page = client.get(reverse("job-detail", args=[job.pk])).content.decode()
-    assert "How this video was read" in page and "fer-mini-xception" in page
+    assert "How this video was read" in page and "mobilenetv2-rafdb-fer" in page
     assert 'id="face-chart"' in page and '<span class="kind">Face:</span>' in page
     assert "Voice: " in page and "trained on acted" in page
 

@@ -213,7 +213,7 @@ def test_a_silent_video_shows_its_face_timeline(owner_client, user, media_root):
             "text": {"used": False, "model": "meld-text-minilm-v1", "note": "No speech."},
             "face": {
                 "used": True,
-                "model": "fer-mini-xception + blazeface",
+                "model": "mobilenetv2-rafdb-fer + blazeface",
                 "frames": 9,
                 "frames_with_face": 8,
                 "note": "",

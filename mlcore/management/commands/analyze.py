@@ -87,6 +87,7 @@ class Command(BaseCommand):
                 options["allow_untrained"],
                 whisper_device or "cpu",
                 face=settings.ANALYSIS_FACE_CHANNEL and not options["no_face"],
+                face_model=settings.ANALYSIS_FACE_MODEL,
                 voice=settings.ANALYSIS_VOICE_CHANNEL and not options["no_voice"],
                 voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
                 face_weight=settings.FUSION_FACE_WEIGHT,
