@@ -379,3 +379,22 @@ def test_api_guide_uses_the_request_base_url(owner_client, settings):
     assert "export BASE=http://vs.example.org" in page
     assert 'curl -H "Authorization: Api-Key $KEY" -F file=@talk.mp4 $BASE/api/v1/analyses' in page
     assert "http://vs.example.org/api/v1/docs" in page
+
+
+def test_a_missing_analysis_gets_the_sites_not_found_page(other_client, finished_job):
+    """Another account's (or a deleted) analysis: a 404 in the site's own page, saying why and
+    leading back, not a bare "Not Found"."""
+    response = other_client.get(reverse("job-detail", args=[finished_job.pk]))
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "<h1>Not found</h1>" in page and "Video Sentiment" in page
+    assert "deleted" in page and reverse("dashboard") in page
+
+
+def test_the_server_error_page_stands_alone(rf):
+    """500.html needs no context (Django renders it without one): it must render on its own."""
+    from django.views.defaults import server_error
+
+    response = server_error(rf.get("/"))
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.content.decode()
