@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 FACE_SAMPLE_FPS: float = 2.0
 MIN_FRAMES_PER_UTTERANCE = 3
 # Long side of decoded frames: BlazeFace looks at 192x192 anyway; 480 keeps a face that fills a
-# tenth of the picture at ~48 px, near the classifier's 96 px crop after its margin.
+# tenth of the picture at ~48 px (the classifier reads 96 px crops of the box).
 FRAME_MAX_SIDE = 480
 # FFmpeg's output rate: a sample shows a frame at most 1/8 s from its time (distinct frames for
 # the >= 3 samples of a 1 s utterance); 8 frames/s would cost ~15% more decoding for nothing.
