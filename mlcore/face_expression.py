@@ -14,7 +14,6 @@ Both read `square_crop` of the detector's box: training cuts its faces with the 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from mlcore.labels import EMOTIONS
 from mlcore.paths import WEIGHTS_DIR
+from mlcore.weights import cached_sha256
 
 Box = tuple[float, float, float, float]
 
@@ -100,10 +100,10 @@ class MobileNetExpression:
 
     input_size = MOBILENET_INPUT
 
-    def __init__(self, path: str | Path | None = None, device: torch.device | None = None) -> None:
+    def __init__(self, net: ExpressionNet, name: str, device: torch.device | None = None) -> None:
         self.device = device or torch.device("cpu")
-        self.net = load_expression_net(path).to(self.device, memory_format=torch.channels_last)
-        self.name = DEFAULT_EXPRESSION_MODEL
+        self.net = net.to(self.device, memory_format=torch.channels_last)
+        self.name = name
 
     def crop(self, frame: np.ndarray, box: Box) -> np.ndarray:
         return square_crop(frame, box, self.input_size, MOBILENET_MARGIN)
@@ -149,7 +149,7 @@ def load_expression_net(path: str | Path | None = None) -> ExpressionNet:
     a file given by path (a training run's output) is loaded as it is."""
     if path is None:
         path = FACE_EXPRESSION_WEIGHTS
-        found = _sha256(str(path))
+        found = cached_sha256(path)
         if found != FACE_EXPRESSION_SHA256:
             raise FaceExpressionError(
                 f"{path} has SHA-256 {found}, not the recorded {FACE_EXPRESSION_SHA256}"
@@ -160,26 +160,18 @@ def load_expression_net(path: str | Path | None = None) -> ExpressionNet:
     return net.eval()
 
 
-@functools.lru_cache(maxsize=4)
-def _sha256(path: str) -> str:
-    from mlcore.weights import file_sha256
-
-    return file_sha256(Path(path))
-
-
 def load_expression_classifier(
     name: str = DEFAULT_EXPRESSION_MODEL, device: torch.device | None = None
 ) -> ExpressionClassifier:
     """The classifier called `name` (EXPRESSION_MODELS; empty: the default) or, for a path to a
     trained ExpressionNet file, that one."""
     if name in ("", DEFAULT_EXPRESSION_MODEL):
-        return MobileNetExpression(device=device)
+        return MobileNetExpression(load_expression_net(), DEFAULT_EXPRESSION_MODEL, device)
     if name == "fer-mini-xception":
         return MiniXceptionExpression(device=device)
     if Path(name).suffix == ".pt" and Path(name).is_file():
-        classifier = MobileNetExpression(name, device=device)
-        classifier.name = f"{DEFAULT_EXPRESSION_MODEL} ({Path(name).name})"
-        return classifier
+        label = f"{DEFAULT_EXPRESSION_MODEL} ({Path(name).name})"
+        return MobileNetExpression(load_expression_net(name), label, device)
     raise FaceExpressionError(
         f"unknown face-expression model {name!r}: one of {', '.join(EXPRESSION_MODELS)} "
         "or a path to a .pt file from `python -m training.face train`"

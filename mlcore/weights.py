@@ -158,14 +158,19 @@ def verified(pinned: PinnedFile) -> Path:
     """The installed file, once its SHA-256 is the recorded one (checked once per process and
     file version); WeightsError otherwise."""
     path = part_path(pinned.package, pinned.relative)
-    stat = path.stat()
-    found = _cached_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    found = cached_sha256(path)
     if found != pinned.sha256:
         raise WeightsError(
             f"{pinned.name}: {path} has SHA-256 {found}, not the recorded {pinned.sha256}: "
             f"a different build of {pinned.package}; reinstall it from requirements/"
         )
     return path
+
+
+def cached_sha256(path: Path) -> str:
+    """The file's SHA-256, read once per process and file version (size, mtime)."""
+    stat = path.stat()
+    return _cached_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)

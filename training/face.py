@@ -41,6 +41,7 @@ from mlcore.face_expression import (
     MOBILENET_MARGIN,
     Box,
     ExpressionNet,
+    MobileNetExpression,
     square_crop,
 )
 from mlcore.labels import EMOTIONS
@@ -400,7 +401,7 @@ def run_train(args) -> Path:
             schedule.step()
             total += loss.item()
         net.eval()
-        classifier = _wrap(net)
+        classifier = MobileNetExpression(net, "training")
         check = evaluate_sets(
             classifier,
             {
@@ -423,14 +424,6 @@ def run_train(args) -> Path:
         )
     (args.out / "history.json").write_text(json.dumps(history, indent=1))
     return args.out / "face_expression.pt"
-
-
-def _wrap(net: ExpressionNet):
-    from mlcore.face_expression import MobileNetExpression
-
-    classifier = MobileNetExpression.__new__(MobileNetExpression)
-    classifier.device, classifier.net, classifier.name = torch.device("cpu"), net, "training"
-    return classifier
 
 
 def _jsonable(values: dict) -> dict:
