@@ -2,7 +2,8 @@
 
 `Analyzer` loads the checkpoint, tokenizer and Whisper once (a worker keeps one per process) and
 runs: probe -> audio (decoded once) -> language (which language is spoken where,
-`mlcore.language`) -> transcribe -> translate (non-English utterances to English) -> faces (the
+`mlcore.language`) -> transcribe -> speakers (who speaks when, `mlcore.speakers`; utterances
+split where a turn changes) -> translate (non-English utterances to English) -> faces (the
 face channel, sampled across the whole video) -> voice (prosody and the voice-emotion model per
 utterance) -> features
 (text, log-mel, frames from one video decode) -> batched inference -> fusion (`mlcore.fusion`).
@@ -32,6 +33,7 @@ import torch
 
 from mlcore import face as face_channel
 from mlcore import language as lang
+from mlcore import speakers as speaker_channel
 from mlcore import voice_emotion as voice_emotion_model
 from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
@@ -71,6 +73,7 @@ STAGES: tuple[str, ...] = (
     "audio",
     "language",
     "transcribe",
+    "speakers",
     "translate",
     "faces",
     "voice",
@@ -83,7 +86,8 @@ STAGE_SHARE: dict[str, float] = {
     "probe": 0.02,
     "audio": 0.03,
     "language": 0.05,
-    "transcribe": 0.35,
+    "transcribe": 0.32,
+    "speakers": 0.03,
     "translate": 0.05,
     "faces": 0.25,
     "voice": 0.1,
@@ -132,6 +136,7 @@ class UtteranceResult:
     language_probability: float | None = None
     original_text: str = ""  # the words as spoken, when `text` is a translation
     translated: bool = False
+    speaker: int | None = None  # 1, 2, ... (mlcore.speakers); None: speakers off, or unheard
 
 
 @dataclass
@@ -148,6 +153,8 @@ class AnalysisResult:
     face_track: list[dict] = field(default_factory=list)
     language: str = ""  # the language spoken longest ("" when none was identified)
     language_probability: float | None = None
+    speakers: list[dict] = field(default_factory=list)  # `speaker_summaries`
+    speaker_turns: list[dict] = field(default_factory=list)  # who speaks when: start, end, speaker
 
     @property
     def channels_used(self) -> list[str]:
@@ -391,6 +398,94 @@ def language_warnings(
     return out
 
 
+def speaker_summaries(
+    results: Sequence[UtteranceResult],
+    turns: Sequence[speaker_channel.Turn],
+    faces: Sequence[face_channel.FaceFrame],
+) -> list[dict]:
+    """Per speaker: talk time (their turns) and share of all talk, utterances, each channel's
+    dominant emotion and sentiment over their utterances (as the video summary computes them),
+    the voice's typical pitch and mean arousal, and the face track tied to the voice where the
+    evidence is clear (`speakers.link_faces`; only then is a face reading given)."""
+    ids = sorted({who for _, _, who in turns} | {r.speaker for r in results if r.speaker})
+    links = speaker_channel.link_faces(faces, turns) if faces else {}
+    talk = {i: sum(end - start for start, end, who in turns if who == i) for i in ids}
+    total = sum(talk.values()) or 1.0
+    out = []
+    for i in ids:
+        mine = [r for r in results if r.speaker == i]
+        labelled = [r for r in mine if r.emotion_scores is not None]
+        fused = [r for r in mine if r.combined]
+        voice = voice_summary(mine) or {}
+        link = links.get(i) or {"person": None, "note": "The face channel is off or saw nothing."}
+        face = _person_face(faces, link["person"], [(r.start, r.end) for r in mine])
+        out.append(
+            {
+                "id": i,
+                "name": speaker_channel.speaker_name(i),
+                "talk_s": round(talk[i], 3),
+                "share": round(talk[i] / total, 4),
+                "utterance_count": len(mine),
+                "text": _dominants(labelled, lambda u: (u.emotion_scores, u.sentiment_scores)),
+                "face": face,
+                "voice": (
+                    {
+                        "emotion": voice.get("dominant_emotion"),
+                        "sentiment": voice.get("dominant_sentiment"),
+                        "mean_arousal": voice.get("mean_arousal"),
+                        "pitch_median_hz": voice.get("pitch_median_hz"),
+                    }
+                    if voice
+                    else None
+                ),
+                "combined": _dominants(
+                    fused,
+                    lambda u: (u.combined["emotion_scores"], u.combined["sentiment_scores"]),
+                ),
+                "face_person": link["person"],
+                "face_note": link["note"],
+            }
+        )
+    return out
+
+
+def _dominants(
+    utterances: Sequence[UtteranceResult],
+    scores_of: Callable[[UtteranceResult], tuple[dict[str, float], dict[str, float]]],
+) -> dict | None:
+    """The dominant emotion and sentiment over `utterances` (most speaking time, `_dominant`)."""
+    if not utterances:
+        return None
+    summary = _label_summary(
+        utterances,
+        lambda u: (max(scores_of(u)[0], key=scores_of(u)[0].get), scores_of(u)[0]),
+        lambda u: (max(scores_of(u)[1], key=scores_of(u)[1].get), scores_of(u)[1]),
+    )
+    return {"emotion": summary["dominant_emotion"], "sentiment": summary["dominant_sentiment"]}
+
+
+def _person_face(
+    faces: Sequence[face_channel.FaceFrame],
+    person: int | None,
+    spans: Sequence[tuple[float, float]],
+) -> dict | None:
+    """The face track `person`'s mean expression over the frames inside `spans`."""
+    if person is None:
+        return None
+    seen = []
+    for frame in faces:
+        if not any(start <= frame.time <= end for start, end in spans):
+            continue
+        if frame.person == person and frame.scores:
+            seen.append(frame.scores)
+        else:
+            seen += [s.scores for s in frame.people if s.person == person and s.scores]
+    if not seen:
+        return None
+    scores = {e: float(np.mean([s[e] for s in seen])) for e in EMOTIONS}
+    return {"emotion": max(scores, key=scores.get), "frames": len(seen)}
+
+
 def face_summary(faces: Sequence[face_channel.FaceFrame]) -> dict:
     """The face channel over the whole video (`face_channel.aggregate` over every sampled frame):
     how often a face was seen, and the mean expression probabilities over the frames with one."""
@@ -465,6 +560,7 @@ class Analyzer:
         voice: bool = True,
         voice_emotion: bool = True,
         voice_emotion_weights: str | Path | None = None,
+        speakers: bool = True,
         face_weight: float = DEFAULT_FACE_WEIGHT,
         text_weight: float = DEFAULT_TEXT_WEIGHT,
         voice_weight: float = DEFAULT_VOICE_WEIGHT,
@@ -536,6 +632,14 @@ class Analyzer:
         if self.voice_model is not None:  # librosa's spectral features and the encoder's first
             # call cost seconds (21 s on a cold disk): pay them at load, not on the first video.
             voice_emotion_model.embed(self.voice_encoder, one_second.astype(np.float32))
+        # Who speaks when: CAM++ (its first call pays oneDNN's set-up: at load, not per video).
+        self.speaker_encoder = (
+            speaker_channel.load_speaker_encoder(str(self.device)) if speakers else None
+        )
+        if self.speaker_encoder is not None:
+            speaker_channel.embed_windows(
+                self.speaker_encoder, one_second.astype(np.float32), [(0, 0.0, 1.0)]
+            )
         self.face_weight = face_weight
         self.text_weight = text_weight
         self.voice_weight = voice_weight
@@ -579,6 +683,15 @@ class Analyzer:
             spans = lang.identify_windows(windows[:1], self.multilingual) if identify else []
         with clock.stage("transcribe") as report:
             utterances, spans = self._utterances(audio, info, windows, spans, report)
+        with clock.stage("speakers"):
+            diarization = (
+                speaker_channel.diarize(self.speaker_encoder, audio, utterances)
+                if self.speaker_encoder is not None and audio is not None and utterances
+                else None
+            )
+        if diarization is not None:
+            utterances = diarization.utterances
+        speaker_of = diarization.speakers if diarization else [None] * len(utterances)
         with clock.stage("translate") as report:
             readings = (
                 lang.read_utterances(
@@ -613,7 +726,7 @@ class Analyzer:
                 else []
             )
             prosody = (
-                measure_all(audio, self.preprocess.sample_rate, utterances, tracks)
+                measure_all(audio, self.preprocess.sample_rate, utterances, tracks, speaker_of)
                 if tracks
                 else []
             )
@@ -632,8 +745,11 @@ class Analyzer:
             mels, frames = self._features(video_path, info, audio, utterances, report)
         with clock.stage("inference") as report:
             results = self._classify(utterances, readings, mels, frames, report)
+        for result, speaker in zip(results, speaker_of, strict=True):
+            result.speaker = speaker
         self._add_channels(results, faces, prosody, voice_readings)
         summary = summarize(results, faces, face_on=self.face_reader is not None)
+        turns = diarization.turns if diarization else []
         clock.timings["total"] = time.perf_counter() - started
         clock.report("done", 1.0)
         return AnalysisResult(
@@ -656,10 +772,15 @@ class Analyzer:
                 voice_readings=voice_readings,
                 spans=spans,
                 readings=readings,
+                diarization=diarization,
             ),
             face_track=[f.to_dict() for f in faces],
             language=main[0] if (main := lang.main_language(spans)) else "",
             language_probability=round(main[1], 4) if main else None,
+            speakers=speaker_summaries(results, turns, faces),
+            speaker_turns=[
+                {"start": round(a, 3), "end": round(b, 3), "speaker": who} for a, b, who in turns
+            ],
         )
 
     def _faces(
@@ -722,6 +843,7 @@ class Analyzer:
         voice_readings: list[dict],
         spans: list[lang.LanguageSpan],
         readings: list[lang.Reading],
+        diarization: speaker_channel.Diarization | None,
     ) -> dict[str, dict]:
         """What each channel did, in words a reader of the result can check. `face` is the
         summary's `face_summary` (None when the channel is off)."""
@@ -774,6 +896,7 @@ class Analyzer:
                 "emotion_read_utterances": sum(1 for v in voice_readings if v["emotion"]),
                 "note": voice_note or self._voice_emotion_note(voice_readings),
             },
+            "speakers": self._speakers_channel(diarization, has_audio, bool(results)),
             "combined": {
                 "used": any(r.combined for r in results),
                 "rule": "log-linear pooling of words, face and voice (mlcore.fusion)",
@@ -781,6 +904,29 @@ class Analyzer:
                 "text_weight": self.text_weight,
                 "voice_weight": self.voice_weight if self.voice_model else 0.0,
             },
+        }
+
+    def _speakers_channel(
+        self, diarization: speaker_channel.Diarization | None, has_audio: bool, speech: bool
+    ) -> dict:
+        count = diarization.count if diarization else 0
+        if self.speaker_encoder is None:
+            note = "Speaker turns are turned off (ANALYSIS_SPEAKERS)."
+        elif not has_audio:
+            note = "The video has no audio track."
+        elif not speech:
+            note = "No speech: nobody to tell apart."
+        else:
+            note = (
+                f"{count} speaker{'s' if count != 1 else ''} told apart by voice. "
+                + speaker_channel.ACCURACY_NOTE
+            )
+        return {
+            "used": count > 0,
+            "model": speaker_channel.MODEL_NAME if self.speaker_encoder is not None else None,
+            "method": speaker_channel.METHOD,
+            "count": count,
+            "note": note,
         }
 
     def _voice_emotion_note(self, voice_readings: list[dict]) -> str:
@@ -988,6 +1134,7 @@ def get_analyzer(
     voice_weight: float = DEFAULT_VOICE_WEIGHT,
     language_model: str | None = MULTILINGUAL_MODEL_NAME,
     translate_speech: bool = True,
+    speakers: bool = True,
 ) -> Analyzer:
     """One cached `Analyzer` per (checkpoint, whisper model, ...) in this process."""
     return Analyzer(
@@ -1001,6 +1148,7 @@ def get_analyzer(
         face_model=face_model,
         voice=voice,
         voice_emotion=voice_emotion,
+        speakers=speakers,
         face_weight=face_weight,
         text_weight=text_weight,
         voice_weight=voice_weight,

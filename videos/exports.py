@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest
 
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from videos.models import AnalysisJob, JobStatus
-from videos.serializers import AnalysisSerializer
+from videos.serializers import AnalysisSerializer, named_speakers
 
 # A cell starting with one of these is run as a formula by spreadsheet programs; transcripts are
 # whatever was said in an uploaded video, so they are defused (OWASP "CSV injection").
@@ -29,7 +29,8 @@ VOICE_COLUMNS = (
     "sentiment",
 )
 CSV_COLUMNS = (
-    ["index", "start", "end", "text", "original_text", "translated", "language"]
+    ["index", "start", "end", "speaker", "speaker_name"]
+    + ["text", "original_text", "translated", "language"]
     + ["language_probability", "emotion", "emotion_confidence"]
     + ["sentiment", "sentiment_confidence"]
     + [f"emotion_{label}" for label in EMOTIONS]
@@ -55,6 +56,11 @@ def results_json(job: AnalysisJob, request: HttpRequest) -> dict:
     return AnalysisSerializer(job, context={"request": request, "with_results": True}).data
 
 
+def speaker_names(job: AnalysisJob) -> dict[int, str]:
+    """Speaker id -> the name shown (the owner's, else "Speaker N")."""
+    return {s["id"]: s["name"] for s in named_speakers(job)}
+
+
 def _safe_text(text: str) -> str:
     return f"'{text}" if text.startswith(_FORMULA_START) else text
 
@@ -65,6 +71,7 @@ def results_csv(job: AnalysisJob) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
+    names = speaker_names(job)
     for u in job.utterances.all():
         emotion_scores = u.emotion_scores or {}
         sentiment_scores = u.sentiment_scores or {}
@@ -77,6 +84,8 @@ def results_csv(job: AnalysisJob) -> str:
                 u.index,
                 f"{u.start:.3f}",
                 f"{u.end:.3f}",
+                u.speaker or "",
+                _safe_text(names.get(u.speaker, "")),
                 _safe_text(u.text),
                 _safe_text(u.original_text),
                 "yes" if u.translated else "",

@@ -60,6 +60,7 @@ def get_analyzer() -> Analyzer:
         face_model=settings.ANALYSIS_FACE_MODEL,
         voice=settings.ANALYSIS_VOICE_CHANNEL,
         voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
+        speakers=settings.ANALYSIS_SPEAKERS,
         face_weight=settings.FUSION_FACE_WEIGHT,
         text_weight=settings.FUSION_TEXT_WEIGHT,
         voice_weight=settings.FUSION_VOICE_WEIGHT,
@@ -181,6 +182,7 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
                 face=u.face,
                 voice=u.voice,
                 combined=u.combined,
+                speaker=u.speaker,
             )
             for u in result.utterances
         )
@@ -191,6 +193,8 @@ def save_results(job_id: str, result: AnalysisResult, task_id: str = "") -> bool
         job.model_version = result.model_version
         job.channels = result.channels
         job.face_track = result.face_track
+        job.speakers = result.speakers
+        job.speaker_turns = result.speaker_turns
         job.language = result.language
         job.language_probability = result.language_probability
         job.stage_timings = {k: round(v, 3) for k, v in result.timings.items()}

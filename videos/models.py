@@ -85,6 +85,12 @@ class AnalysisJob(models.Model):
     # no speech, or a result from before language detection.
     language = models.CharField(max_length=16, blank=True)
     language_probability = models.FloatField(null=True, blank=True)
+    # Who speaks when (mlcore.speakers): per speaker its talk time and what each channel read
+    # (`speaker_summaries`), the turns (start, end, speaker), and the names the owner gave them
+    # ({"1": "Ann"}; a speaker without one is "Speaker N").
+    speakers = models.JSONField(default=list, blank=True)
+    speaker_turns = models.JSONField(default=list, blank=True)
+    speaker_names = models.JSONField(default=dict, blank=True)
     # The Celery message that owns the run, and when that run last reported: together they tell
     # a redelivery of the owning message (take over) from a duplicate (leave it to the owner).
     task_id = models.CharField(max_length=64, blank=True)
@@ -132,6 +138,8 @@ class Utterance(models.Model):
     face = models.JSONField(null=True, blank=True)
     voice = models.JSONField(null=True, blank=True)
     combined = models.JSONField(null=True, blank=True)
+    # 1, 2, ... (AnalysisJob.speakers); null: speakers off, or a result from before them.
+    speaker = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ("job", "index")

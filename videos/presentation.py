@@ -10,6 +10,7 @@ from mlcore.fusion import sentiment_from_emotions
 from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS
 from quotas.services import UsageSummary
 from videos.models import AnalysisJob, JobStatus, Utterance
+from videos.serializers import named_speakers
 
 # Below this probability a label is shown faded: the model was less sure than a coin flip.
 WEAK_CONFIDENCE = 0.5
@@ -65,6 +66,7 @@ class UtteranceRow:
     voice_emotion: str | None = None  # None: no voice reading (model off, or unreadable voice)
     voice_confidence: float = 0.0
     voice_arousal: float | None = None
+    speaker_name: str = ""  # "": speakers not told apart, or only one
 
     @property
     def has_text_label(self) -> bool:
@@ -112,7 +114,10 @@ def _voice_text(voice: dict | None) -> str:
     return " · ".join(parts)
 
 
-def utterance_rows(utterances: Sequence[Utterance]) -> list[UtteranceRow]:
+def utterance_rows(
+    utterances: Sequence[Utterance], speaker_names: dict[int, str] | None = None
+) -> list[UtteranceRow]:
+    """`speaker_names`: id -> name, given only where there are several speakers."""
     rows = []
     for u in utterances:
         face = u.face or {}
@@ -137,9 +142,35 @@ def utterance_rows(utterances: Sequence[Utterance]) -> list[UtteranceRow]:
                 voice_emotion=voice.get("emotion"),
                 voice_confidence=_top(voice.get("emotion_scores"), voice.get("emotion")),
                 voice_arousal=voice.get("arousal"),
+                speaker_name=(speaker_names or {}).get(u.speaker, "") if u.speaker else "",
             )
         )
     return rows
+
+
+def speaker_cards(speakers: Sequence[dict]) -> list[dict]:
+    """The page's speaker list: name, talk time, and what each channel read most, in words."""
+    cards = []
+    for s in speakers:
+        readings = [
+            (CHANNEL_NAMES[channel], s[channel]["emotion"])
+            for channel in ("text", "voice", "face", "combined")
+            if s.get(channel) and s[channel].get("emotion")
+        ]
+        cards.append(
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "talk_s": s["talk_s"],
+                "share": s["share"],
+                "utterance_count": s["utterance_count"],
+                "readings": readings,
+                "arousal": (s.get("voice") or {}).get("mean_arousal"),
+                "face_person": s.get("face_person"),
+                "face_note": s.get("face_note", ""),
+            }
+        )
+    return cards
 
 
 # --- Reading of one utterance: the words when they have a label, else what else was seen ---
@@ -380,7 +411,13 @@ def job_outcome(job: AnalysisJob, utterances: Sequence[Utterance]) -> Outcome:
     return Outcome("analysed", "Succeeded", "status-succeeded", True)
 
 
-CHANNEL_NAMES = {"text": "Words", "face": "Face", "voice": "Voice", "combined": "Combined"}
+CHANNEL_NAMES = {
+    "text": "Words",
+    "face": "Face",
+    "voice": "Voice",
+    "combined": "Combined",
+    "speakers": "Speakers",
+}
 
 
 def _language_span(span: dict) -> str:
@@ -406,7 +443,7 @@ def _context_words(context: dict) -> str:
 def channel_rows(channels: dict) -> list[dict]:
     """Which channels produced this result, with their model and any note, for the page."""
     rows = []
-    for name in CHANNELS:
+    for name in (*CHANNELS, "speakers"):
         if name not in (channels or {}):
             continue
         info = channels[name]
@@ -417,6 +454,8 @@ def channel_rows(channels: dict) -> list[dict]:
             detail += f" · a face in {info['frames_with_face']} of {info['frames']} sampled frames"
             if (info.get("people") or 0) > 1:
                 detail += f" · {info['people']} face tracks"
+        if name == "speakers" and info.get("used"):
+            detail += f" · {info['count']} speaker{'s' if info['count'] != 1 else ''}"
         if name == "text" and info.get("context"):
             detail += " · " + _context_words(info["context"])
         if name == "text" and info.get("transcription"):
@@ -455,6 +494,7 @@ def face_points(face_track: Sequence[dict]) -> list[dict]:
 
 def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
     """Everything the result charts draw (rendered into the page with json_script)."""
+    names = {s["id"]: s["name"] for s in named_speakers(job)}
     return {
         "duration": job.video.duration,
         "emotions": list(EMOTIONS),
@@ -468,11 +508,14 @@ def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
         ],
         # Every face read in a sampled frame: time, face track, top expression, its probability.
         "face_track": face_points(job.face_track or []),
-        "utterances": [_chart_utterance(u) for u in utterances],
+        "utterances": [_chart_utterance(u, names) for u in utterances],
+        # Rows of the "who speaks when" chart, in speaker order (only with several speakers).
+        "speakers": list(names.values()) if len(names) > 1 else [],
     }
 
 
-def _chart_utterance(u: Utterance) -> dict:
+def _chart_utterance(u: Utterance, names: dict[int, str]) -> dict:
+    combined = u.combined or {}
     sentiment_scores = u.sentiment_scores or {}
     face = u.face or {}
     voice = u.voice or {}
@@ -501,6 +544,9 @@ def _chart_utterance(u: Utterance) -> dict:
         "intensity": voice.get("relative_intensity"),
         "pitch_hz": voice.get("pitch_median_hz"),
         "rate_wps": voice.get("speaking_rate_wps"),
+        "speaker": names.get(u.speaker, "") if u.speaker else "",
+        "combined_emotion": combined.get("emotion"),
+        "combined_confidence": _top(combined.get("emotion_scores"), combined.get("emotion")),
     }
 
 

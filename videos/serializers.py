@@ -113,6 +113,63 @@ class CombinedSerializer(serializers.Serializer):
     text_weight = serializers.FloatField(required=False, help_text="The words' weight.")
 
 
+class ChannelReadingSerializer(serializers.Serializer):
+    """One channel's dominant labels over a speaker's utterances."""
+
+    emotion = serializers.CharField(allow_null=True)
+    sentiment = serializers.CharField(required=False, allow_null=True)
+
+
+class SpeakerVoiceSerializer(ChannelReadingSerializer):
+    mean_arousal = serializers.FloatField(required=False, allow_null=True)
+    pitch_median_hz = serializers.FloatField(required=False, allow_null=True)
+
+
+class SpeakerFaceSerializer(serializers.Serializer):
+    emotion = serializers.CharField()
+    frames = serializers.IntegerField(help_text="Frames of the tied face read during the talk.")
+
+
+class SpeakerSerializer(serializers.Serializer):
+    """One voice told apart by mlcore.speakers (CAM++ embeddings, clustered)."""
+
+    id = serializers.IntegerField(help_text="1, 2, ...: the `speaker` of utterances and turns.")
+    name = serializers.CharField(
+        help_text='The name given on the page or by PATCH, else "Speaker N".'
+    )
+    talk_s = serializers.FloatField(help_text="Seconds of speech in this speaker's turns.")
+    share = serializers.FloatField(help_text="Share of all talk (0-1).")
+    utterance_count = serializers.IntegerField()
+    text = ChannelReadingSerializer(allow_null=True, help_text="The words' dominant labels.")
+    face = SpeakerFaceSerializer(
+        allow_null=True,
+        help_text="The tied face track's dominant expression; null: no face tied to this voice.",
+    )
+    voice = SpeakerVoiceSerializer(allow_null=True)
+    combined = ChannelReadingSerializer(allow_null=True)
+    face_person = serializers.IntegerField(
+        allow_null=True,
+        help_text="The face track (face_track[].person) tied to this voice by co-occurrence; "
+        "null where the evidence is not clear (face_note says why).",
+    )
+    face_note = serializers.CharField()
+
+
+class SpeakerTurnSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    speaker = serializers.IntegerField()
+
+
+class SpeakerNamesSerializer(serializers.Serializer):
+    """Names for speakers: {"1": "Ann", "2": "Ben"}; an empty name restores "Speaker N"."""
+
+    names = serializers.DictField(
+        child=serializers.CharField(max_length=60, allow_blank=True, trim_whitespace=True),
+        help_text='Speaker id (as a string) -> name, e.g. {"1": "Ann"}.',
+    )
+
+
 class SightingSerializer(serializers.Serializer):
     """One face in a frame with several."""
 
@@ -183,6 +240,11 @@ class UtteranceSerializer(serializers.ModelSerializer):
     face = FaceAggregateSerializer(allow_null=True, read_only=True)
     voice = VoiceSerializer(allow_null=True, read_only=True)
     combined = CombinedSerializer(allow_null=True, read_only=True)
+    speaker = serializers.IntegerField(
+        allow_null=True,
+        read_only=True,
+        help_text="Who speaks (the analysis' speakers[].id); null: speakers were not told apart.",
+    )
 
     class Meta:
         model = Utterance
@@ -202,6 +264,7 @@ class UtteranceSerializer(serializers.ModelSerializer):
             "face",
             "voice",
             "combined",
+            "speaker",
         )
 
 
@@ -254,6 +317,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     utterances = serializers.SerializerMethodField()
     face_track = serializers.SerializerMethodField()
+    speakers = serializers.SerializerMethodField()
+    speaker_turns = serializers.SerializerMethodField()
     channels_used = serializers.SerializerMethodField()
     language = BlankAsNullCharField(
         allow_null=True,
@@ -298,6 +363,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "video",
             "summary",
             "utterances",
+            "speakers",
+            "speaker_turns",
             "face_track",
         )
 
@@ -336,10 +403,30 @@ class AnalysisSerializer(serializers.ModelSerializer):
             return None
         return FaceFrameSerializer(job.face_track or [], many=True).data
 
+    @extend_schema_field(SpeakerSerializer(many=True, allow_null=True))
+    def get_speakers(self, job: AnalysisJob) -> list[dict] | None:
+        """Who speaks: per speaker its talk time and readings, with the owner's names."""
+        if not self._with_results(job):
+            return None
+        return SpeakerSerializer(named_speakers(job), many=True).data
+
+    @extend_schema_field(SpeakerTurnSerializer(many=True, allow_null=True))
+    def get_speaker_turns(self, job: AnalysisJob) -> list[dict] | None:
+        """Who speaks when: stretches of speech with their speaker, in time order."""
+        if not self._with_results(job):
+            return None
+        return SpeakerTurnSerializer(job.speaker_turns or [], many=True).data
+
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_channels_used(self, job: AnalysisJob) -> list[str]:
         """Channels that produced output for this job: text, face, voice, combined."""
         return used_channels(job.channels)
+
+
+def named_speakers(job: AnalysisJob) -> list[dict]:
+    """The job's speakers with the names its owner gave them."""
+    names = job.speaker_names or {}
+    return [s | {"name": names.get(str(s["id"])) or s["name"]} for s in job.speakers or []]
 
 
 def callback_url_field(**overrides: object) -> serializers.CharField:

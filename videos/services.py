@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from mlcore.media import MediaError, MediaLimits, probe
 from quotas import services as quotas
-from videos.errors import Conflict, UploadRejected
+from videos.errors import Conflict, ServiceError, UploadRejected
 from videos.models import FINISHED_STATUSES, AnalysisJob, DirectUpload, JobStatus, Video
 from videos.storage import copy_and_hash, s3_client
 from webhooks import services as webhooks
@@ -353,3 +353,36 @@ def retry_job(job: AnalysisJob) -> AnalysisJob:
         quotas.recharge_job(locked.pk)  # it was refunded; running again counts again
         enqueue_analysis(locked)
     return locked
+
+
+SPEAKER_NAME_MAX = 60
+
+
+def rename_speakers(job: AnalysisJob, names: dict[str, str]) -> dict[str, str]:
+    """Store the owner's names for the job's speakers ({"1": "Ann"}; an empty name restores
+    "Speaker N"), returning all names now given. Only a succeeded job has speakers."""
+    if job.status != JobStatus.SUCCEEDED:
+        raise Conflict("no_results", "This analysis has no results (yet): no speakers to name.")
+    known = {str(s["id"]) for s in job.speakers or []}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ServiceError(
+            "unknown_speaker",
+            f"No speaker {', '.join(unknown)} in this analysis "
+            f"(it has {', '.join(sorted(known, key=int)) or 'none'}).",
+            details={"unknown": unknown},
+        )
+    stored = dict(job.speaker_names or {})
+    for speaker, given in names.items():
+        name = " ".join(given.split())  # one line: names appear in subtitles and CSV cells
+        if len(name) > SPEAKER_NAME_MAX:
+            raise ServiceError(
+                "name_too_long", f"A speaker name has at most {SPEAKER_NAME_MAX} characters."
+            )
+        if name:
+            stored[speaker] = name
+        else:
+            stored.pop(speaker, None)
+    job.speaker_names = stored
+    job.save(update_fields=["speaker_names"])
+    return stored

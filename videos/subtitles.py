@@ -4,14 +4,16 @@ WebVTT (the job page's `<track>`, and downloads) and SRT (downloads). Each cue i
 (the words as spoken, and the English the model read when it was translated) and a label line:
 "[joy · positive]" from the language model, or "[no text label · face: joy]" when the language
 model gave none (speech it cannot read) and the face channel saw an expression; the voice-emotion
-model's reading follows where it gave one ("[neutral · neutral · voice: anger]")."""
+model's reading follows where it gave one ("[neutral · neutral · voice: anger]"). Where speakers
+were told apart, each cue says who speaks: a WebVTT voice span (`<v Ann>`, which players show
+and style) and "Ann: " before the words in SRT, which has no voice markup."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
-from videos.exports import require_results
+from videos.exports import require_results, speaker_names
 from videos.models import AnalysisJob, Utterance
 
 VTT_CONTENT_TYPE = "text/vtt; charset=utf-8"
@@ -68,22 +70,34 @@ def _times(u: Utterance) -> tuple[float, float]:
     return start, max(u.end, start + MIN_CUE_S)
 
 
-def webvtt(utterances: Iterable[Utterance]) -> str:
+def _vtt_voice(name: str) -> str:
+    # A voice annotation ends at ">" and may not hold "&" or "<" unescaped, nor a line break.
+    return _one_line(name).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webvtt(utterances: Iterable[Utterance], names: dict[int, str] | None = None) -> str:
     blocks = ["WEBVTT"]
     for u in utterances:
         start, end = _times(u)
         timing = f"{_clock(start, '.')} --> {_clock(end, '.')}"
-        text = "\n".join(_vtt_escape(line) for line in cue_lines(u))
-        blocks.append(f"{u.index + 1}\n{timing}\n{text}")
+        lines = [_vtt_escape(line) for line in cue_lines(u)]
+        name = (names or {}).get(u.speaker) if u.speaker else None
+        if name:  # the voice span covers the whole cue (each line of it)
+            lines = [f"<v {_vtt_voice(name)}>{line}</v>" for line in lines]
+        blocks.append(f"{u.index + 1}\n{timing}\n" + "\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
 
-def srt(utterances: Iterable[Utterance]) -> str:
+def srt(utterances: Iterable[Utterance], names: dict[int, str] | None = None) -> str:
     blocks = []
     for number, u in enumerate(utterances, start=1):  # SRT counts from 1, without gaps
         start, end = _times(u)
         timing = f"{_clock(start, ',')} --> {_clock(end, ',')}"
-        blocks.append(f"{number}\n{timing}\n" + "\n".join(cue_lines(u)))
+        lines = cue_lines(u)
+        name = (names or {}).get(u.speaker) if u.speaker else None
+        if name:
+            lines[0] = f"{_one_line(name)}: {lines[0]}"
+        blocks.append(f"{number}\n{timing}\n" + "\n".join(lines))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
@@ -95,4 +109,4 @@ def job_subtitles(job: AnalysisJob, fmt: str) -> tuple[str, str]:
     Http404 for a job without results."""
     require_results(job)
     build, content_type = FORMATS[fmt]
-    return build(job.utterances.order_by("index")), content_type
+    return build(job.utterances.order_by("index"), speaker_names(job)), content_type

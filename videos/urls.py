@@ -10,6 +10,7 @@ urlpatterns = [
     path("analyses/<uuid:pk>/delete/", views.job_delete, name="job-delete"),
     path("analyses/<uuid:pk>/rerun/", views.job_rerun, name="job-rerun"),
     path("analyses/<uuid:pk>/video", views.job_video, name="job-video"),
+    path("analyses/<uuid:pk>/speakers/", views.job_speakers, name="job-speakers"),
     path("analyses/<uuid:pk>/results.json", views.results_json, name="job-results-json"),
     path("analyses/<uuid:pk>/results.csv", views.results_csv, name="job-results-csv"),
     path(

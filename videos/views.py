@@ -24,6 +24,7 @@ from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
 from videos.models import AnalysisJob, JobStatus
+from videos.serializers import named_speakers
 from videos.storage import direct_upload_origin
 from videos.streaming import video_response
 from webhooks import services as webhooks
@@ -103,6 +104,8 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     job = _own_job(request, pk)
     utterances = list(job.utterances.all()) if job.status == JobStatus.SUCCEEDED else []
     summary = job.summary or {}
+    named = named_speakers(job) if job.status == JobStatus.SUCCEEDED else []
+    several = {s["id"]: s["name"] for s in named}
     emotion_shares = presentation.speaking_time_shares(utterances, "emotion", EMOTIONS)
     sentiment_shares = presentation.speaking_time_shares(utterances, "sentiment", SENTIMENTS)
     combined_shares = presentation.speaking_time_shares(utterances, "combined.emotion", EMOTIONS)
@@ -112,7 +115,8 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
         "outcome": presentation.job_outcome(job, utterances),
         "translated_count": sum(1 for u in utterances if u.translated),
-        "rows": presentation.utterance_rows(utterances),
+        "rows": presentation.utterance_rows(utterances, several if len(several) > 1 else None),
+        "speakers": presentation.speaker_cards(named),
         "moments": presentation.key_moments(utterances),
         "chart_data": presentation.chart_data(job, utterances),
         "stage_labels": presentation.STAGE_LABELS,
@@ -149,6 +153,25 @@ def job_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
         return redirect("job-detail", pk=pk)
     messages.info(request, "Analysis deleted.")
     return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def job_speakers(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The page's rename form: one field per speaker, `name-<id>`."""
+    job = _own_job(request, pk)
+    names = {
+        key.removeprefix("name-"): value
+        for key, value in request.POST.items()
+        if key.startswith("name-")
+    }
+    try:
+        services.rename_speakers(job, names)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "Speaker names saved.")
+    return redirect(f"{reverse('job-detail', args=[pk])}#speakers")
 
 
 @login_required

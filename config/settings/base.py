@@ -291,6 +291,8 @@ ANALYSIS_VOICE_CHANNEL = env.bool("ANALYSIS_VOICE_CHANNEL", default=True)
 # The voice-emotion model (mlcore.voice_emotion, weights derived from RAVDESS: CC BY-NC-SA 4.0):
 # false keeps the voice channel to measured prosody, with no emotion read from the voice.
 ANALYSIS_VOICE_EMOTION = env.bool("ANALYSIS_VOICE_EMOTION", default=True)
+# Who speaks when (mlcore.speakers, CAM++ voice embeddings): false gives one unnamed stream.
+ANALYSIS_SPEAKERS = env.bool("ANALYSIS_SPEAKERS", default=True)
 FUSION_FACE_WEIGHT = env.float("FUSION_FACE_WEIGHT", default=0.5)
 # The words' and the voice's weights in `combined`: defaults measured (mlcore.fusion, MODEL_CARD).
 FUSION_TEXT_WEIGHT = env.float("FUSION_TEXT_WEIGHT", default=DEFAULT_TEXT_WEIGHT)

@@ -298,6 +298,17 @@
       });
     }
 
+    var speakerChart = $("speaker-chart");
+    if (speakerChart && u.length && data.speakers.length) {
+      var spoken = u.filter(function (x) { return x.speaker; });
+      var mood = function (x) { return x.combined_emotion || x.emotion; };
+      emotionBars(speakerChart, spoken, data.speakers, "Who speaks when",
+        function (x) { return faded(emotionColor(mood(x)), x.combined_emotion ? x.combined_confidence : x.emotion_confidence); },
+        function (x) {
+          return { row: x.speaker, head: x.speaker + (mood(x) ? ": " + mood(x) : "") };
+        });
+    }
+
     var timeline = $("timeline-chart");
     if (timeline && u.length) {
       var rows = data.emotions.slice();

@@ -90,6 +90,7 @@ class Command(BaseCommand):
                 face_model=settings.ANALYSIS_FACE_MODEL,
                 voice=settings.ANALYSIS_VOICE_CHANNEL and not options["no_voice"],
                 voice_emotion=settings.ANALYSIS_VOICE_EMOTION,
+                speakers=settings.ANALYSIS_SPEAKERS,
                 face_weight=settings.FUSION_FACE_WEIGHT,
                 text_weight=settings.FUSION_TEXT_WEIGHT,
                 voice_weight=settings.FUSION_VOICE_WEIGHT,
@@ -144,7 +145,8 @@ def format_result(result: AnalysisResult) -> str:
             extra.append(f"{u.language}: {u.original_text}")
         suffix = f"  [{'; '.join(extra)}]" if extra else ""
         labels = f"{u.emotion or '-':>8} {u.sentiment or '-':>8}"
-        lines.append(f"[{u.start:7.2f}-{u.end:7.2f}] {labels}  {u.text}{suffix}")
+        who = f"Speaker {u.speaker}: " if u.speaker else ""
+        lines.append(f"[{u.start:7.2f}-{u.end:7.2f}] {labels}  {who}{u.text}{suffix}")
     summary = result.summary
     if summary["speech_detected"]:
         lines.append(
@@ -164,6 +166,8 @@ def format_result(result: AnalysisResult) -> str:
             f"overall (combined): {summary['combined']['dominant_emotion']}, "
             f"{summary['combined']['dominant_sentiment']}"
         )
+    for speaker in result.speakers:
+        lines.append(format_speaker(speaker))
     face = summary.get("face")
     if face:
         lines.append(
@@ -171,3 +175,17 @@ def format_result(result: AnalysisResult) -> str:
             + (f", mostly {face['dominant_emotion']}" if face["dominant_emotion"] else "")
         )
     return "\n".join(lines)
+
+
+def format_speaker(speaker: dict) -> str:
+    """One line per speaker: talk time and what each channel read most."""
+    read = [
+        f"{channel} {speaker[channel]['emotion']}"
+        for channel in ("text", "voice", "face", "combined")
+        if speaker.get(channel) and speaker[channel].get("emotion")
+    ]
+    face = f", face track {speaker['face_person']}" if speaker["face_person"] is not None else ""
+    return (
+        f"{speaker['name']}: {speaker['talk_s']:.1f} s ({speaker['share']:.0%} of the talk), "
+        f"{speaker['utterance_count']} utterances{face}; " + (", ".join(read) or "no reading")
+    )
