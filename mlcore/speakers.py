@@ -36,10 +36,11 @@ MIN_WINDOW_S = 0.5  # shorter speech is not embedded: too little to tell a voice
 BATCH = 32
 # Two clusters whose mean voices are more alike than this (cosine) are one person; a speaker
 # has at least MIN_SPEAKER_S of speech. Chosen on the tuning dialogues.
-MERGE_SIMILARITY = 0.82
+MERGE_SIMILARITY = 0.8
 MIN_SPEAKER_S = 3.0
 MAX_SPEAKERS = 10
 PRUNE_KEEP = 0.2  # spectral clustering keeps each window's nearest fifth (row-wise pruning)
+PRUNE_MIN = 5  # ... and at least this many: a short recording has few windows
 MIN_TURN_WINDOWS = 1  # a run of windows shorter than this inside a stretch is not a turn
 VAD_THRESHOLD = 0.35  # Silero's speech probability: 0.5 missed the quiet ends of words
 VAD_PAD_MS = 30
@@ -215,7 +216,7 @@ def _spectral(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     np.fill_diagonal(affinity, 0.0)
     np.fill_diagonal(affinity, affinity.max(axis=1))
     # Row-wise pruning: keep each window's PRUNE_KEEP share of nearest neighbours.
-    keep = max(1, int(round(PRUNE_KEEP * len(affinity))))
+    keep = min(len(affinity), max(PRUNE_MIN, int(round(PRUNE_KEEP * len(affinity)))))
     cutoff = -np.partition(-affinity, keep - 1, axis=1)[:, keep - 1 : keep]
     affinity = np.where(affinity >= cutoff, affinity, affinity * 0.01)
     affinity = np.maximum(affinity, affinity.T)
@@ -284,13 +285,22 @@ def assign(
     from `diarize` so measurement can re-cluster cached embeddings)."""
     labels = cluster(embeddings, [end - start for _, start, end in windows], merge_similarity)
     turns = _timeline(regions, windows, labels)
-    out_utterances: list[Segment] = []
-    out_speakers: list[int | None] = []
+    pieces, speakers = assign_turns(utterances, turns)
+    return Diarization(turns, pieces, speakers)
+
+
+def assign_turns(
+    utterances: Sequence[Segment], turns: Sequence[Turn]
+) -> tuple[list[Segment], list[int | None]]:
+    """The utterances, each split where a turn of at least MIN_PART_S changes inside it (at
+    the nearest word boundary), and each piece's speaker."""
+    pieces: list[Segment] = []
+    speakers: list[int | None] = []
     for u in utterances:
         for piece, speaker in _split_at(u, _inside(turns, u.start, u.end)):
-            out_utterances.append(piece)
-            out_speakers.append(speaker)
-    return Diarization(turns, out_utterances, out_speakers)
+            pieces.append(piece)
+            speakers.append(speaker)
+    return pieces, speakers
 
 
 def _timeline(
@@ -417,6 +427,7 @@ def _split_at(u: Segment, turns: Sequence[tuple[float, int]]) -> list[tuple[Segm
 LINK_COVERAGE = 0.5
 LINK_EXCLUSIVE = 0.75
 LINK_MIN_FRAMES = 3
+NO_FACE_NOTE = "No face was seen while this speaker talks."
 
 
 def speaker_name(speaker: int) -> str:
@@ -466,8 +477,8 @@ def link_faces(
                 "person": None,
                 "note": "Several faces are on screen while this speaker talks: not tied to one.",
             }
-        elif not seen:
-            out[speaker] = {"person": None, "note": "No picture was sampled during this talk."}
+        elif not any(together[p][speaker] for p in together):
+            out[speaker] = {"person": None, "note": NO_FACE_NOTE}
         else:
             out[speaker] = {
                 "person": None,

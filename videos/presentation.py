@@ -514,7 +514,8 @@ def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
     }
 
 
-def _chart_utterance(u: Utterance, names: dict[int, str]) -> dict:
+def _chart_utterance(u: Utterance, names: dict[int, str] | None = None) -> dict:
+    names = names or {}
     combined = u.combined or {}
     sentiment_scores = u.sentiment_scores or {}
     face = u.face or {}

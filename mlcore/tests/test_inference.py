@@ -445,3 +445,50 @@ def test_utterances_after_the_picture_ends_read_no_picture(analyzer, tmp_path):
         assert u.face["scores"] is None and u.face["note"] == face.NO_PICTURE
         assert u.combined["face_weight"] == 0.0
     assert all(u.face["coverage"] > 0.5 and u.face["note"] is None for u in early)
+
+
+def test_two_real_voices_are_told_apart_through_the_analyzer(analyzer, tmp_path):
+    lines, cards = (
+        testmedia.librivox_wavs(),
+        sorted(testmedia.LIBRIVOX_DIR.parent.glob("cards/*.wav")),
+    )
+    order = [lines[0], cards[4], lines[2], cards[1], cards[2], lines[3]]
+    clip = testmedia.make_real_speech_clip(tmp_path / "two.mp4", order, gap_s=0.8)
+    result = analyzer.analyze(clip)
+    assert result.channels["speakers"]["used"] and result.channels["speakers"]["count"] == 2
+    assert [s["id"] for s in result.speakers] == [1, 2]
+    assert sum(s["share"] for s in result.speakers) == pytest.approx(1.0, abs=1e-3)
+    # Where each file lies in the clip (0.8 s after each), and whose voice it is.
+    spans, cursor = [], 0.0
+    for wav in order:
+        length = testmedia.wav_duration(wav)
+        spans.append((cursor, cursor + length, "cards" in str(wav)))
+        cursor += length + 0.8
+    speaker_of = {}
+    for u in result.utterances:
+        middle = (u.start + u.end) / 2
+        card = next(is_card for start, end, is_card in spans if start - 0.4 <= middle <= end + 0.4)
+        speaker_of.setdefault(card, set()).add(u.speaker)
+    assert len(speaker_of[True]) == len(speaker_of[False]) == 1
+    assert speaker_of[True] != speaker_of[False]
+    turns = result.speaker_turns
+    assert turns and all(t["start"] < t["end"] for t in turns)
+    assert {t["speaker"] for t in turns} == {1, 2}
+    assert result.timings["speakers"] > 0
+
+
+def test_one_face_and_one_voice_are_tied(analyzer, talking_face_clip):
+    result = analyzer.analyze(talking_face_clip)
+    assert len(result.speakers) == 1
+    speaker = result.speakers[0]
+    assert speaker["face_person"] is not None and "co-occurrence" in speaker["face_note"]
+    assert speaker["face"]["emotion"] in EMOTIONS
+
+
+def test_speakers_can_be_turned_off(text_checkpoint, talking_clip):
+    analyzer = Analyzer(text_checkpoint, allow_untrained=True, face=False, speakers=False)
+    result = analyzer.analyze(talking_clip)
+    assert result.speakers == [] and result.speaker_turns == []
+    assert all(u.speaker is None for u in result.utterances)
+    assert not result.channels["speakers"]["used"]
+    assert "ANALYSIS_SPEAKERS" in result.channels["speakers"]["note"]

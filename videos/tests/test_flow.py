@@ -102,6 +102,10 @@ def test_a_talking_face_reads_every_channel_through_api_csv_and_page(
         assert u["voice"]["emotion"] is None and "synthetic" in u["voice"]["emotion_note"]
         assert u["combined"]["channels"] == ["text", "face"]
     assert body["channels"]["voice"]["emotion_model"].startswith("voice-emotion-whisper")
+    # One voice and one face on screen while it talks: one speaker, the face tied to it.
+    assert [s["name"] for s in body["speakers"]] == ["Speaker 1"]
+    assert body["speakers"][0]["face_person"] is not None
+    assert {u["speaker"] for u in body["utterances"]} == {1} and body["speaker_turns"]
 
     job = AnalysisJob.objects.get(pk=body["id"])
     rows = list(csv.DictReader(io.StringIO(results_csv(job))))
