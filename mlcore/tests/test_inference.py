@@ -492,3 +492,49 @@ def test_speakers_can_be_turned_off(text_checkpoint, talking_clip):
     assert all(u.speaker is None for u in result.utterances)
     assert not result.channels["speakers"]["used"]
     assert "ANALYSIS_SPEAKERS" in result.channels["speakers"]["note"]
+
+
+def _shot_reverse_shot(path, first: list, second: list) -> tuple[float, float]:
+    """A video of two real voices, each talking while "its" face is on screen: the carphone
+    face on the left while the `first` WAVs play, mirrored on the right during the `second`."""
+    face = testmedia.real_face_video()
+    lengths = [sum(testmedia.wav_duration(w) + 0.5 for w in group) for group in (first, second)]
+    wavs = [*first, *second]
+    audio = "".join(f"[{i + 1}:a]aresample=16000,apad=pad_dur=0.5[a{i}];" for i in range(len(wavs)))
+    joined = "".join(f"[a{i}]" for i in range(len(wavs)))
+    graph = (
+        f"[0:v]split[l][r];[l]trim=duration={lengths[0]},setpts=PTS-STARTPTS,"
+        "pad=528:144:0:0[left];"
+        f"[r]hflip,trim=duration={lengths[1]},setpts=PTS-STARTPTS,pad=528:144:352:0[right];"
+        "[left][right]concat=n=2:v=1:a=0[v];"
+        f"{audio}{joined}concat=n={len(wavs)}:v=0:a=1[a]"
+    )
+    inputs = ["-stream_loop", "-1", "-i", str(face)]
+    for wav in wavs:
+        inputs += ["-i", str(wav)]
+    subprocess.run(
+        ["ffmpeg", "-y", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[v]",
+         "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+    return lengths[0], lengths[1]
+
+
+def test_each_voice_is_tied_to_the_face_on_screen_while_it_talks(analyzer, tmp_path):
+    lines, cards = (
+        testmedia.librivox_wavs(),
+        sorted(testmedia.LIBRIVOX_DIR.parent.glob("cards/*.wav")),
+    )
+    clip = tmp_path / "two-shots.mp4"
+    first_s, _ = _shot_reverse_shot(clip, [lines[0], lines[2]], [cards[4], cards[1], cards[2]])
+    result = analyzer.analyze(clip)
+    assert [s["id"] for s in result.speakers] == [1, 2]
+    tied = {s["id"]: s["face_person"] for s in result.speakers}
+    assert None not in tied.values() and tied[1] != tied[2]
+    # The reader (speaker 1, first) is tied to the face track seen on the left.
+    left = {
+        f["person"]
+        for f in result.face_track
+        if f["box"] and f["box"][0] < 0.5 and f["time"] < first_s
+    }
+    assert tied[1] in left and tied[2] not in left
