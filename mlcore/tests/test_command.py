@@ -30,8 +30,9 @@ def test_json_output(analyzer, untrained_checkpoint, talking_clip):
     assert set(first) == {
         "index", "start", "end", "text", "emotion", "emotion_scores", "sentiment",
         "sentiment_scores", "face", "voice", "combined", "language", "language_probability",
-        "original_text", "translated",
+        "original_text", "translated", "speaker",
     }  # fmt: skip
+    assert first["speaker"] == 1 and data["speakers"][0]["name"] == "Speaker 1"
     assert first["emotion"] in EMOTIONS
     assert (first["language"], first["translated"], data["language"]) == ("en", False, "en")
     assert data["summary"]["speech_detected"] is True
@@ -46,6 +47,7 @@ def test_text_output(analyzer, untrained_checkpoint, talking_clip):
     assert "overall (words):" in text
     assert "untrained" in text
     assert "face: not used" in text and "voice: used" in text
+    assert "speakers: used" in text and "Speaker 1: " in text  # per utterance and per speaker
 
 
 def test_an_untrained_checkpoint_is_a_command_error(text_checkpoint, talking_clip):

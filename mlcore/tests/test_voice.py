@@ -121,3 +121,14 @@ def test_utterances_far_apart_measure_as_they_would_alone(tmp_path):
     for p in (first, second):
         assert p.pitch_median_hz == pytest.approx(alone.pitch_median_hz, rel=0.02)
         assert p.loudness_dbfs == pytest.approx(alone.loudness_dbfs, abs=0.2)
+
+
+def test_each_speaker_is_measured_against_their_own_usual_voice():
+    # A low, quiet voice and a high, loud one, each at their usual level: against one video
+    # baseline the high voice would read as intense and the low one as subdued.
+    low = [Prosody(100.0, 2.0, 0.5, -30.0, 3.0, 0, 0.0)] * 2
+    high = [Prosody(250.0, 2.0, 0.5, -20.0, 3.0, 0, 0.0)] * 2
+    pooled = with_relative_intensity(low + high)
+    assert pooled[0].relative_intensity < -0.5 and pooled[2].relative_intensity > 0.5
+    apart = with_relative_intensity(low + high, [1, 1, 2, 2])
+    assert [p.relative_intensity for p in apart] == [0.0, 0.0, 0.0, 0.0]
