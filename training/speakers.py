@@ -334,7 +334,7 @@ def through_product(args: argparse.Namespace) -> dict:
 
     from mlcore.inference import get_analyzer
 
-    analyzer = get_analyzer("default", face=False)
+    analyzer = get_analyzer(face=False)  # the shipped models, as a worker runs them
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rec in recordings(args.ravdess, args.tess, args.seed):
