@@ -39,7 +39,7 @@ from mlcore.checkpoint import CheckpointError, load_checkpoint
 from mlcore.config import PreprocessConfig
 from mlcore.face_expression import DEFAULT_EXPRESSION_MODEL
 from mlcore.fusion import DEFAULT_FACE_WEIGHT, DEFAULT_TEXT_WEIGHT, DEFAULT_VOICE_WEIGHT, combine
-from mlcore.labels import EMOTIONS, SENTIMENTS, used_channels
+from mlcore.labels import EMOTIONS, SENTIMENTS, headline, used_channels
 from mlcore.media import (
     MediaError,
     MediaInfo,
@@ -290,7 +290,24 @@ def _label_summary(
         out[f"dominant_{key}"] = _dominant(shares, means)
         out[f"{key}_shares"] = shares
         out[f"{key}_distribution"] = means
+        out[f"{key}_headline"] = headline(shares, _confidence(utterances, reading, labels))
     return out
+
+
+def _confidence(
+    utterances: Sequence[UtteranceResult],
+    reading: Callable[[UtteranceResult], tuple[str, dict[str, float]]],
+    labels: Sequence[str],
+) -> dict[str, float]:
+    """Per label, the model's mean probability for it over the utterances it labels (weighted
+    by duration): how sure the time a label holds is."""
+    sums, weights = dict.fromkeys(labels, 0.0), dict.fromkeys(labels, 0.0)
+    for u in utterances:
+        label, scores = reading(u)
+        weight = max(u.end - u.start, 1e-3)
+        sums[label] += weight * scores[label]
+        weights[label] += weight
+    return {label: sums[label] / weights[label] for label in labels if weights[label]}
 
 
 def media_warnings(info: MediaInfo) -> list[str]:

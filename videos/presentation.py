@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mlcore.fusion import sentiment_from_emotions
-from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS
+from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS, headline
 from quotas.services import UsageSummary
 from videos.models import AnalysisJob, JobStatus, Utterance
 from videos.serializers import named_speakers
@@ -26,6 +26,7 @@ STAGE_LABELS: dict[str, str] = {
     "audio": "Extracting the audio",
     "language": "Identifying the spoken language",
     "transcribe": "Transcribing the speech",
+    "speakers": "Telling the speakers apart",
     "translate": "Translating speech that is not English",
     "faces": "Reading facial expressions",
     "voice": "Measuring the voice",
@@ -67,6 +68,7 @@ class UtteranceRow:
     voice_confidence: float = 0.0
     voice_arousal: float | None = None
     speaker_name: str = ""  # "": speakers not told apart, or only one
+    combined_inputs: str = ""  # what was fused: "words: disgust 48% · face: fear 60%"
 
     @property
     def has_text_label(self) -> bool:
@@ -143,9 +145,26 @@ def utterance_rows(
                 voice_confidence=_top(voice.get("emotion_scores"), voice.get("emotion")),
                 voice_arousal=voice.get("arousal"),
                 speaker_name=(speaker_names or {}).get(u.speaker, "") if u.speaker else "",
+                combined_inputs=_combined_inputs(u),
             )
         )
     return rows
+
+
+def _combined_inputs(u: Utterance) -> str:
+    """Each channel the fusion read, with its own label and confidence (the combined chip's
+    hover text: a reader can follow how words and face gave a third answer)."""
+    readings = {
+        "text": (u.emotion, u.emotion_scores),
+        "face": ((u.face or {}).get("emotion"), (u.face or {}).get("scores")),
+        "voice": ((u.voice or {}).get("emotion"), (u.voice or {}).get("emotion_scores")),
+    }
+    parts = []
+    for channel in (u.combined or {}).get("channels") or ():
+        label, scores = readings.get(channel, (None, None))
+        if label and scores:
+            parts.append(f"{CHANNEL_NAMES[channel].lower()}: {label} {_top(scores, label):.0%}")
+    return " · ".join(parts)
 
 
 def speaker_cards(speakers: Sequence[dict]) -> list[dict]:
@@ -265,6 +284,36 @@ def speaking_time_shares(
     ]
 
 
+def headline_fact(utterances: Sequence[Utterance], field: str) -> dict | None:
+    """The summary's headline for `field` ("emotion", "sentiment", "combined.emotion"), judged as
+    the engine's summary judges it (`mlcore.labels.headline`): a label only where it holds most
+    of the labelled speaking time on confident guesses, else "mixed" or "unclear". Percentages
+    named for what they are: share of the speaking time, and how sure the model was."""
+    block, _, key = field.rpartition(".")
+    seconds: dict[str, float] = {}
+    sure: dict[str, float] = {}
+    for u in utterances:
+        holder = (getattr(u, block) or {}) if block else None
+        label = holder.get(key) if holder is not None else getattr(u, key)
+        scores = holder.get(f"{key}_scores") if holder is not None else getattr(u, f"{key}_scores")
+        if not label or not scores:
+            continue
+        weight = max(u.end - u.start, 1e-3)
+        seconds[label] = seconds.get(label, 0.0) + weight
+        sure[label] = sure.get(label, 0.0) + weight * float(scores.get(label, 0.0))
+    if not seconds:
+        return None
+    total = sum(seconds.values())
+    shares = {label: t / total for label, t in seconds.items()}
+    verdict = headline(shares, {label: sure[label] / seconds[label] for label in seconds})
+    ranked = sorted(shares.items(), key=lambda item: -item[1])
+    return verdict | {
+        "percent_time": round(100 * verdict["share"]),
+        "percent_sure": round(100 * verdict["mean_confidence"]),
+        "top": [{"label": label, "percent": round(100 * share)} for label, share in ranked[:3]],
+    }
+
+
 def dominant_share(shares: Sequence[Share]) -> Share | None:
     """The labelled share with the most time (ties: label order); None if nothing is labelled."""
     labelled = [s for s in shares if s.label]
@@ -331,7 +380,9 @@ def key_moments(utterances: Sequence[Utterance], max_shifts: int = 2) -> list[Ke
     shifts: dict[int, tuple[float, str]] = {}  # utterance index -> (size, emotion before)
     for (_, before), (u, after) in zip(read, read[1:], strict=False):
         size = _distance(before.emotion_scores, after.emotion_scores)
-        if before.emotion != after.emotion and size >= MIN_SHIFT:
+        # A weak guess on either side is no shift (the page fades such labels).
+        sure = min(before.emotion_confidence, after.emotion_confidence) >= WEAK_CONFIDENCE
+        if before.emotion != after.emotion and size >= MIN_SHIFT and sure:
             shifts[u.index] = (size, before.emotion)
 
     def shift_of(u: Utterance) -> dict:
@@ -342,7 +393,11 @@ def key_moments(utterances: Sequence[Utterance], max_shifts: int = 2) -> list[Ke
         ("positive", "Most positive moment", max),
         ("negative", "Most negative moment", min),
     ):
-        candidates = [(u, r) for u, r in read if r.sentiment == kind]
+        candidates = [
+            (u, r)
+            for u, r in read
+            if r.sentiment == kind and r.sentiment_confidence >= WEAK_CONFIDENCE
+        ]
         if candidates:
             u, r = most(candidates, key=lambda pair: pair[1].polarity)
             moments.append(
@@ -357,7 +412,15 @@ def key_moments(utterances: Sequence[Utterance], max_shifts: int = 2) -> list[Ke
                 )
             )
     by_index = {u.index: (u, r) for u, r in read}
-    biggest = sorted(shifts.items(), key=lambda item: -item[1][0])[:max_shifts]
+    # The same words read the same way (a repeated line) are one moment: the biggest change.
+    seen = {(m.quote.strip().lower(), m.emotion) for m in moments}
+    ranked = []
+    for index, change in sorted(shifts.items(), key=lambda item: -item[1][0]):
+        u, r = by_index[index]
+        if (u.text.strip().lower(), r.emotion) not in seen:
+            seen.add((u.text.strip().lower(), r.emotion))
+            ranked.append((index, change))
+    biggest = ranked[:max_shifts]
     for index, (size, before) in sorted(biggest):  # in time order
         u, r = by_index[index]
         moments.append(

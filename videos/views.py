@@ -108,7 +108,6 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     several = {s["id"]: s["name"] for s in named}
     emotion_shares = presentation.speaking_time_shares(utterances, "emotion", EMOTIONS)
     sentiment_shares = presentation.speaking_time_shares(utterances, "sentiment", SENTIMENTS)
-    combined_shares = presentation.speaking_time_shares(utterances, "combined.emotion", EMOTIONS)
     context = {
         "job": job,
         "cancel_policy": services.CANCEL_POLICY,
@@ -123,11 +122,12 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "channel_rows": presentation.channel_rows(job.channels),
         "emotion_shares": emotion_shares,
         "sentiment_shares": sentiment_shares,
-        "top_emotion": presentation.dominant_share(emotion_shares),
-        "top_sentiment": presentation.dominant_share(sentiment_shares),
-        # Only when the face changed something: else it repeats the words' result.
-        "top_combined": presentation.dominant_share(combined_shares)
-        if any("face" in ((u.combined or {}).get("channels") or ()) for u in utterances)
+        # Headlines only where supported ("mixed" / "unclear" otherwise: presentation).
+        "headline_emotion": presentation.headline_fact(utterances, "emotion"),
+        "headline_sentiment": presentation.headline_fact(utterances, "sentiment"),
+        # Only when another channel changed something: else it repeats the words' result.
+        "top_combined": presentation.headline_fact(utterances, "combined.emotion")
+        if any(set((u.combined or {}).get("channels") or ()) - {"text"} for u in utterances)
         else None,
         "unlabelled_share": next((s for s in emotion_shares if not s.label), None),
         "has_voice": any((u.voice or {}).get("relative_intensity") is not None for u in utterances),

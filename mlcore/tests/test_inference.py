@@ -115,6 +115,21 @@ def test_the_dominant_label_is_the_one_with_most_speaking_time():
     assert summary["emotion_distribution"]["neutral"] < 0.34  # the average names no majority
 
 
+def test_the_headline_is_stated_only_where_the_time_and_the_confidence_support_it():
+    def sure(start: float, label: str, p: float) -> UtteranceResult:
+        u = _utterance(start, start + 1, label, "neutral")
+        u.emotion_scores = dict.fromkeys(EMOTIONS, (1 - p) / 6) | {label: p}
+        return u
+
+    clear = summarize([sure(i, "joy", 0.8) for i in range(3)])["emotion_headline"]
+    assert clear == {"label": "joy", "verdict": "clear", "share": 1.0, "mean_confidence": 0.8}
+    weak = summarize([sure(i, "disgust", 0.39) for i in range(3)])["emotion_headline"]
+    assert (weak["label"], weak["verdict"]) == ("disgust", "unclear")
+    mixed = summarize([sure(0, "joy", 0.9), sure(1, "anger", 0.9), sure(2, "fear", 0.9)])
+    assert mixed["emotion_headline"]["verdict"] == "mixed"
+    assert mixed["dominant_emotion"] in ("joy", "anger", "fear")  # still the most time
+
+
 def test_summarize_nothing_says_no_speech():
     summary = summarize([])
     assert summary["speech_detected"] is False

@@ -117,9 +117,39 @@ def test_a_label_change_between_two_unsure_readings_is_not_a_shift():
     assert presentation.key_moments([a, b]) == []
 
 
-def test_weak_moments_are_marked():
-    (moment,) = presentation.key_moments([_u(0, "joy", "positive", p=0.4)])
-    assert moment.weak and moment.confidence == pytest.approx(0.4)
+def test_a_weak_guess_is_no_key_moment():
+    # The headline's and the transcript's faded labels: under WEAK_CONFIDENCE, not a moment.
+    assert presentation.key_moments([_u(0, "joy", "positive", p=0.4)]) == []
+    (moment,) = presentation.key_moments([_u(0, "joy", "positive", p=0.6)])
+    assert not moment.weak and moment.confidence == pytest.approx(0.6)
+
+
+def test_a_repeated_line_read_the_same_way_is_one_moment():
+    utterances = [
+        _u(0, "neutral", "neutral", text="Fine."),
+        _u(1, "anger", "negative", text="Get out."),
+        _u(2, "neutral", "neutral", text="Fine."),
+        _u(3, "anger", "negative", text="Get out."),
+    ]
+    shifts = [m for m in presentation.key_moments(utterances) if m.kind == "shift"]
+    assert len({(m.quote, m.emotion) for m in shifts}) == len(shifts)
+
+
+def test_the_headline_says_mixed_or_unclear_unless_the_label_is_supported():
+    clear = [_u(i, "joy", "positive", p=0.8) for i in range(3)]
+    assert presentation.headline_fact(clear, "emotion")["verdict"] == "clear"
+    weak = [_u(i, "disgust", "negative", p=0.39) for i in range(3)]
+    unclear = presentation.headline_fact(weak, "emotion")
+    assert (unclear["verdict"], unclear["label"], unclear["percent_sure"]) == (
+        "unclear",
+        "disgust",
+        39,
+    )
+    spread = [_u(0, "joy", "positive", p=0.9), _u(1, "anger", "negative", p=0.9),
+              _u(2, "sadness", "negative", p=0.9)]  # fmt: skip
+    mixed = presentation.headline_fact(spread, "emotion")
+    assert mixed["verdict"] == "mixed" and len(mixed["top"]) == 3
+    assert presentation.headline_fact([_u(0, "", "")], "emotion") is None
 
 
 def test_unlabelled_utterances_fall_back_to_combined_then_face_and_never_crash():
