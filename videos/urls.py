@@ -33,4 +33,5 @@ urlpatterns = [
         name="webhook-secret-rotate",
     ),
     path("api-guide/", views.api_guide, name="api-guide"),
+    path("help/", views.help_page, name="help"),
 ]

@@ -23,6 +23,7 @@ from videos import abandon, exports, presentation, services, subtitles
 from videos.api import POLL_AFTER_S
 from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
+from videos.help import model_card_html
 from videos.models import AnalysisJob, JobStatus
 from videos.serializers import named_speakers
 from videos.storage import direct_upload_origin
@@ -271,6 +272,12 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     revoke_api_key(key)
     messages.success(request, f"Key “{key.name}” revoked: it no longer works.")
     return redirect("api-keys-page")
+
+
+def help_page(request: HttpRequest) -> HttpResponse:
+    """What each channel measures and how sure it can be, in plain words, and the model card."""
+    context = {"model_card": model_card_html()}
+    return render(request, "videos/help.html", context)
 
 
 @login_required
