@@ -64,6 +64,7 @@ from mlcore.transcribe import (
     segments_to_utterances,
     shift_segment,
     transcribe,
+    untranscribed,
 )
 from mlcore.voice import VOICE_METHOD, Prosody, measure_all, utterance_tracks
 from mlcore.voice import baseline as voice_baseline
@@ -352,6 +353,22 @@ def decoded_length(
     if end >= info.duration - max(DURATION_SHORTFALL_S, 0.02 * info.duration):
         return None
     return end
+
+
+def untranscribed_warning(skipped: Sequence[tuple[float, float]]) -> str:
+    """What a reader must know when heard speech is in no utterance, and where it is."""
+
+    def clock(seconds: float) -> str:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+    total = sum(end - start for start, end in skipped)
+    where = ", ".join(f"{clock(a)}-{clock(b)}" for a, b in skipped[:5])
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    return (
+        f"{total:.0f} s of what sounded like speech got no transcript (at {where}{more}): "
+        "music, noise, or speech the transcriber could not read. It is in no utterance and "
+        "has no label."
+    )
 
 
 def overstated_length_warning(declared_s: float, decoded_s: float) -> str:
@@ -701,11 +718,17 @@ class Analyzer:
         with clock.stage("transcribe") as report:
             utterances, spans = self._utterances(audio, info, windows, spans, report)
         with clock.stage("speakers"):
+            # Where speech is heard (VAD): the speaker windows, and the check that no heard
+            # speech is left out of the transcript without saying so.
+            regions = speaker_channel.speech_regions(audio) if audio is not None else []
             diarization = (
-                speaker_channel.diarize(self.speaker_encoder, audio, utterances)
+                speaker_channel.diarize(self.speaker_encoder, audio, utterances, regions)
                 if self.speaker_encoder is not None and audio is not None and utterances
                 else None
             )
+        skipped = untranscribed(regions, utterances)
+        if skipped:
+            warnings.append(untranscribed_warning(skipped))
         if diarization is not None:
             utterances = diarization.utterances
         speaker_of = diarization.speakers if diarization else [None] * len(utterances)
@@ -766,6 +789,10 @@ class Analyzer:
             result.speaker = speaker
         self._add_channels(results, faces, prosody, voice_readings)
         summary = summarize(results, faces, face_on=self.face_reader is not None)
+        summary["untranscribed"] = {
+            "seconds": round(sum(end - start for start, end in skipped), 3),
+            "spans": [{"start": round(a, 3), "end": round(b, 3)} for a, b in skipped],
+        }
         turns = diarization.turns if diarization else []
         clock.timings["total"] = time.perf_counter() - started
         clock.report("done", 1.0)

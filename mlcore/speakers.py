@@ -273,10 +273,14 @@ class Diarization:
 
 
 def diarize(
-    encoder: torch.nn.Module, audio: np.ndarray, utterances: Sequence[Segment]
+    encoder: torch.nn.Module,
+    audio: np.ndarray,
+    utterances: Sequence[Segment],
+    regions: Sequence[tuple[float, float]] | None = None,
 ) -> Diarization:
-    """Speaker turns over the audio, and a speaker per utterance (module doc)."""
-    regions = speech_regions(audio)
+    """Speaker turns over the audio, and a speaker per utterance (module doc). `regions`: the
+    audio's `speech_regions`, when the caller has them already."""
+    regions = speech_regions(audio) if regions is None else regions
     windows = speech_windows(regions)
     embeddings = embed_windows(encoder, audio, windows)
     return assign(utterances, regions, windows, embeddings)

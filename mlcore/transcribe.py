@@ -418,3 +418,32 @@ def clamp_to_duration(segment: Segment, duration: float) -> Segment:
     """Times inside [0, duration] (Whisper can overshoot the end by a few tens of ms)."""
     start = min(max(0.0, segment.start), duration)
     return replace(segment, start=start, end=min(max(start, segment.end), duration))
+
+
+# Speech the voice-activity detector heard that no utterance covers: reported, never dropped
+# silently. A stretch counts from this long (a breath or a click is not speech missed), with this
+# much slack at each utterance's edges (Whisper's times and the VAD's differ by a few tenths).
+UNTRANSCRIBED_MIN_S = 1.0
+UTTERANCE_EDGE_SLACK_S = 0.3
+
+
+def untranscribed(
+    regions: Sequence[tuple[float, float]], utterances: Sequence[Segment]
+) -> list[tuple[float, float]]:
+    """The parts of `regions` (heard speech) outside every utterance, UNTRANSCRIBED_MIN_S or
+    longer, in time order."""
+    covered = sorted(
+        (u.start - UTTERANCE_EDGE_SLACK_S, u.end + UTTERANCE_EDGE_SLACK_S) for u in utterances
+    )
+    out = []
+    for start, end in regions:
+        cursor = start
+        for lo, hi in covered:
+            if hi <= cursor or lo >= end:
+                continue
+            if lo > cursor:
+                out.append((cursor, lo))
+            cursor = max(cursor, hi)
+        if cursor < end:
+            out.append((cursor, end))
+    return [(a, b) for a, b in out if b - a >= UNTRANSCRIBED_MIN_S]

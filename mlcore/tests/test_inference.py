@@ -553,3 +553,21 @@ def test_each_voice_is_tied_to_the_face_on_screen_while_it_talks(analyzer, tmp_p
         if f["box"] and f["box"][0] < 0.5 and f["time"] < first_s
     }
     assert tied[1] in left and tied[2] not in left
+
+
+def test_a_long_real_speech_video_loses_no_speech_at_the_windows_or_the_end(analyzer, tmp_path):
+    # The LibriVox clips four times over (~100 s, four of Whisper's 30 s windows), 0.8 s apart.
+    wavs = testmedia.librivox_wavs() * 4
+    clip = testmedia.make_real_speech_clip(tmp_path / "long.mp4", wavs, gap_s=0.8)
+    result = analyzer.analyze(clip)
+    assert result.summary["untranscribed"] == {"seconds": 0.0, "spans": []}
+    assert not [w for w in result.warnings if "no transcript" in w]
+    last_speech_end = sum(testmedia.wav_duration(w) + 0.8 for w in wavs) - 0.8
+    assert result.utterances[-1].end >= last_speech_end - 1.0
+    assert result.utterances[-1].text.rstrip().endswith("himself.")  # the last clip's last word
+
+
+def test_untranscribed_speech_is_told_with_where_it_is():
+    text = inference.untranscribed_warning([(284.0, 300.0), (310.5, 312.0)])
+    assert text.startswith("18 s of what sounded like speech got no transcript")
+    assert "4:44-5:00, 5:10-5:12" in text

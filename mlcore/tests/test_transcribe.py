@@ -256,3 +256,15 @@ def test_whisper_device_is_cpu_unless_asked():
     assert whisper_device("auto") in {"cpu", "cuda"}
     with pytest.raises(WhisperModelError, match="unknown Whisper device"):
         whisper_device("tpu")
+
+
+def test_heard_speech_outside_every_utterance_is_found():
+    from mlcore.transcribe import untranscribed
+
+    regions = [(0.0, 10.0), (12.0, 20.0), (30.0, 30.5)]
+    utterances = [Segment(0.1, 9.8, "a"), Segment(12.2, 15.0, "b")]
+    # 15.3-20 was heard and is in no utterance; 30-30.5 is too short to count; the edges of
+    # each utterance have 0.3 s of slack.
+    assert untranscribed(regions, utterances) == [(15.3, 20.0)]
+    assert untranscribed(regions, [Segment(0.0, 20.0, "all")]) == []
+    assert untranscribed([(0.0, 4.0)], []) == [(0.0, 4.0)]
