@@ -48,6 +48,14 @@ LIMIT_FIELDS = (
     "requests_per_minute",
 )
 
+# The charging rule in words, shown where the user decides (upload page), on results and in the
+# API docs: the one statement of it (the rule itself is the refund code below).
+CHARGE_POLICY = (
+    "An analysis counts against your monthly allowance (one analysis and the minutes of its video) "
+    "once it finishes, also when it found no speech and also if you delete it afterwards. A "
+    "failed or canceled analysis is refunded in full."
+)
+
 
 class QuotaExceeded(ServiceError):
     status = 429

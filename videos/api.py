@@ -18,6 +18,7 @@ from rest_framework.views import APIView, exception_handler
 
 from accounts.api_keys import create_api_key, revoke_api_key
 from accounts.models import ApiKey
+from quotas import services as quotas
 from videos import abandon, exports, services, subtitles
 from videos.errors import Conflict, ServiceError, UploadRejected
 from videos.models import AnalysisJob, JobStatus
@@ -148,7 +149,8 @@ class AnalysisListCreate(generics.ListAPIView):
         },
         responses={202: AnalysisSerializer},
         summary="Submit a video for analysis (a file, or the id of a direct upload)",
-        description="Optional `callback_url`: when the job ends, its summary is POSTed there, "
+        description=f"Charging: {quotas.CHARGE_POLICY} "
+        "Optional `callback_url`: when the job ends, its summary is POSTed there, "
         "signed with your webhook secret (see GET /api/v1/webhook-secret). Refused with 400 "
         "`invalid_callback_url` (not http(s), malformed, unresolvable) or "
         "`callback_url_forbidden` (loopback, private, link-local or reserved address).",

@@ -47,6 +47,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "jobs": jobs,
         "usage": usage,
+        "charge_policy": quotas.CHARGE_POLICY,
         "meters": presentation.usage_meters(usage),
         "poll_after_s": POLL_AFTER_S,
     }
@@ -79,6 +80,7 @@ def upload_page(request: HttpRequest, form: UploadForm, *, status: int = 200) ->
         "max_duration_s": limits.max_duration_s,
         "video_extensions": ",".join(VIDEO_EXTENSIONS),
         "usage": usage,
+        "charge_policy": quotas.CHARGE_POLICY,
         "used_up": usage.remaining.analyses <= 0 or usage.remaining.video_seconds <= 0,
         # Seconds of analysis per second of video, for the page's estimate.
         "analysis_rate": round(presentation.analysis_rate(), 3),
@@ -112,6 +114,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     context = {
         "job": job,
         "cancel_policy": services.CANCEL_POLICY,
+        "charge_policy": quotas.CHARGE_POLICY,
         "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
         "outcome": presentation.job_outcome(job, utterances),
         "translated_count": sum(1 for u in utterances if u.translated),
