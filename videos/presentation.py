@@ -674,3 +674,28 @@ def analysis_rate(recent: int = 20) -> float:
         if (timings or {}).get("total")
     )
     return rates[len(rates) // 2] if rates else DEFAULT_ANALYSIS_RATE
+
+
+def queue_status(job: AnalysisJob) -> dict | None:
+    """Where a queued job stands: analyses queued before it (every user's: they share the
+    workers), analyses running now, and about how long until it is done, from the measured
+    recent analysis rate (`analysis_rate`) over the video time ahead of it and its own, shared
+    by as many workers as are busy now. None once it runs."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    ahead = list(
+        AnalysisJob.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at)
+        .exclude(pk=job.pk)
+        .values_list("video__duration", flat=True)
+    )
+    running = list(
+        AnalysisJob.objects.filter(status=JobStatus.RUNNING).values_list(
+            "video__duration", "progress"
+        )
+    )
+    seconds = sum(ahead) + sum(d * (1 - p / 100) for d, p in running) + job.video.duration
+    return {
+        "position": len(ahead) + 1,
+        "running": len(running),
+        "estimate_s": round(seconds * analysis_rate() / max(1, len(running))),
+    }

@@ -155,6 +155,15 @@ class SpeakerSerializer(serializers.Serializer):
     face_note = serializers.CharField()
 
 
+class QueueSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="1: next; counts every user's queued jobs.")
+    running = serializers.IntegerField(help_text="Analyses running now (workers busy).")
+    estimate_s = serializers.IntegerField(
+        help_text="About how many seconds until this analysis is done, from the measured rate of "
+        "recent analyses over the video time ahead of it and its own."
+    )
+
+
 class SpeakerTurnSerializer(serializers.Serializer):
     start = serializers.FloatField()
     end = serializers.FloatField()
@@ -317,6 +326,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     utterances = serializers.SerializerMethodField()
     face_track = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField()
     speakers = serializers.SerializerMethodField()
     speaker_turns = serializers.SerializerMethodField()
     channels_used = serializers.SerializerMethodField()
@@ -355,6 +365,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "callback_url",
             "callback_deliveries",
             "stage_timings",
+            "queue",
             "warnings",
             "language",
             "language_probability",
@@ -402,6 +413,13 @@ class AnalysisSerializer(serializers.ModelSerializer):
         if not self._with_results(job):
             return None
         return FaceFrameSerializer(job.face_track or [], many=True).data
+
+    @extend_schema_field(QueueSerializer(allow_null=True))
+    def get_queue(self, job: AnalysisJob) -> dict | None:
+        """While queued: its place in the queue and an estimate (null once it runs)."""
+        from videos.presentation import queue_status  # noqa: PLC0415 - it imports this module
+
+        return queue_status(job)
 
     @extend_schema_field(SpeakerSerializer(many=True, allow_null=True))
     def get_speakers(self, job: AnalysisJob) -> list[dict] | None:

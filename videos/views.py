@@ -115,6 +115,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "job": job,
         "cancel_policy": services.CANCEL_POLICY,
         "charge_policy": quotas.CHARGE_POLICY,
+        "queue": presentation.queue_status(job),
         "rerun": job.reruns.first() if job.status in services.RERUNNABLE else None,
         "outcome": presentation.job_outcome(job, utterances),
         "translated_count": sum(1 for u in utterances if u.translated),

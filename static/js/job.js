@@ -28,6 +28,14 @@
       if ($("job-stage").textContent !== stage) $("job-stage").textContent = stage;
       $("job-progress").value = job.progress;
       $("job-pct").textContent = job.progress + "%";
+      var queue = $("job-queue");
+      if (queue) {
+        queue.hidden = !job.queue;
+        if (job.queue) {
+          queue.textContent = "Position " + job.queue.position + " in the queue (" + job.queue.running +
+            " running now) · about " + clock(job.queue.estimate_s) + " until done, from how fast recent analyses ran";
+        }
+      }
     }, function () {
       // Finished: swap in the server-rendered results, without reloading the page.
       fetch(window.location.href, { credentials: "same-origin" })
