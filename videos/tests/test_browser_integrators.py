@@ -107,11 +107,15 @@ def test_creating_a_key_redirects_so_a_reload_makes_no_second_key(live_server, u
     assert plain not in driver.page_source
     assert user.api_keys.count() == 1
     assert "nightly batch" in driver.find_element(By.ID, "keys").text
-    assert (
-        driver.find_element(By.ID, "webhook-secret-value")
-        .get_attribute("value")
-        .startswith("whsec_")
-    )
+    secret = driver.find_element(By.ID, "webhook-secret-value")
+    assert secret.get_attribute("value").startswith("whsec_")
+    # Masked until asked for: dots on screen (over a shoulder, in a screen share).
+    assert secret.get_attribute("type") == "password"
+    reveal = driver.find_element(By.CSS_SELECTOR, "[data-reveal=webhook-secret-value]")
+    reveal.click()
+    assert secret.get_attribute("type") == "text" and reveal.text == "Hide"
+    reveal.click()
+    assert secret.get_attribute("type") == "password"
 
 
 def test_job_page_plays_the_subtitles_track(live_server, user, logged_in, media_root, talking_clip):

@@ -229,6 +229,11 @@ def test_a_silent_video_shows_its_face_timeline(owner_client, user, media_root):
     assert [f["emotion"] for f in response.context["chart_data"]["face_track"]] == ["joy"] * 8
     api_body = owner_client.get(reverse("api-analysis", args=[job.pk])).json()
     assert api_body["channels_used"] == ["face"]
+    # Face-only results can be downloaded (the JSON holds the face timeline); CSV and subtitles,
+    # one row or cue per utterance, would be empty and are not offered.
+    assert 'id="face-json"' in page and "results.csv" not in page
+    download = owner_client.get(reverse("job-results-json", args=[job.pk]))
+    assert download.status_code == 200 and len(json.loads(download.content)["face_track"]) == 9
 
 
 def test_results_json_download(owner_client, finished_job):
