@@ -212,6 +212,9 @@ def test_key_moments_player_sync_and_screenshots(
         ".map(e => e.tagName + '.' + e.className);"
     )
     assert js("return document.documentElement.scrollWidth") <= PHONE[0], wide  # no sideways scroll
+    # On a phone the summary comes before the technical "How this video was read" card.
+    top = "return document.querySelector(arguments[0]).getBoundingClientRect().top"
+    assert js(top, "#summary-title") < js(top, "#channels-title")
     _save(browser, "job-phone.png")
     _save_full(browser, "job-phone-full.png", PHONE, mobile=True)
     # Nothing failed in the page.
