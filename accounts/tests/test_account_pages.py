@@ -112,3 +112,17 @@ def test_logout_by_get_asks_and_its_form_logs_out():
     assert "_auth_user_id" not in browser.session
     after = browser.get(reverse("account_logout"), follow=True)
     assert after.status_code == 200
+
+
+def test_logging_in_before_confirming_says_why(client):
+    client.post(
+        reverse("account_signup"),
+        {"email": "eve@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    client.logout()
+    response = client.post(
+        reverse("account_login"), {"login": "eve@example.com", "password": PASSWORD}, follow=True
+    )
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("account_email_verification_sent")
+    assert "not confirmed yet" in page and "you can log in only once it is" in page
