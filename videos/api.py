@@ -31,7 +31,6 @@ from videos.serializers import (
     SpeakerNamesSerializer,
     SpeakerSerializer,
     WebhookSecretSerializer,
-    named_speakers,
 )
 from webhooks import services as webhooks
 
@@ -241,7 +240,7 @@ class AnalysisSpeakers(APIView):
         form = SpeakerNamesSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.rename_speakers(job, form.validated_data["names"])
-        return Response(SpeakerSerializer(named_speakers(job), many=True).data)
+        return Response(SpeakerSerializer(job.named_speakers(), many=True).data)
 
 
 class FirstRendererNegotiation(DefaultContentNegotiation):

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest
 
 from mlcore.labels import EMOTIONS, SENTIMENTS
 from videos.models import AnalysisJob, JobStatus
-from videos.serializers import AnalysisSerializer, named_speakers
+from videos.serializers import AnalysisSerializer
 
 # A cell starting with one of these is run as a formula by spreadsheet programs; transcripts are
 # whatever was said in an uploaded video, so they are defused (OWASP "CSV injection").
@@ -58,7 +58,7 @@ def results_json(job: AnalysisJob, request: HttpRequest) -> dict:
 
 def speaker_names(job: AnalysisJob) -> dict[int, str]:
     """Speaker id -> the name shown (the owner's, else "Speaker N")."""
-    return {s["id"]: s["name"] for s in named_speakers(job)}
+    return {s["id"]: s["name"] for s in job.named_speakers()}
 
 
 def _safe_text(text: str) -> str:

@@ -116,6 +116,11 @@ class AnalysisJob(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+    def named_speakers(self) -> list[dict]:
+        """The speakers with the names their owner gave them (else "Speaker N")."""
+        names = self.speaker_names or {}
+        return [s | {"name": names.get(str(s["id"])) or s["name"]} for s in self.speakers or []]
+
 
 class Utterance(models.Model):
     job = models.ForeignKey(AnalysisJob, on_delete=models.CASCADE, related_name="utterances")

@@ -10,7 +10,6 @@ from mlcore.fusion import sentiment_from_emotions
 from mlcore.labels import CHANNELS, EMOTIONS, SENTIMENTS, headline
 from quotas.services import UsageSummary
 from videos.models import AnalysisJob, JobStatus, Utterance
-from videos.serializers import named_speakers
 
 # Below this probability a label is shown faded: the model was less sure than a coin flip.
 WEAK_CONFIDENCE = 0.5
@@ -557,7 +556,7 @@ def face_points(face_track: Sequence[dict]) -> list[dict]:
 
 def chart_data(job: AnalysisJob, utterances: Sequence[Utterance]) -> dict:
     """Everything the result charts draw (rendered into the page with json_script)."""
-    names = {s["id"]: s["name"] for s in named_speakers(job)}
+    names = {s["id"]: s["name"] for s in job.named_speakers()}
     return {
         "duration": job.video.duration,
         "emotions": list(EMOTIONS),

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from mlcore.labels import used_channels
 from videos.models import AnalysisJob, Utterance, Video
+from videos.presentation import queue_status
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 
 
@@ -417,8 +418,6 @@ class AnalysisSerializer(serializers.ModelSerializer):
     @extend_schema_field(QueueSerializer(allow_null=True))
     def get_queue(self, job: AnalysisJob) -> dict | None:
         """While queued: its place in the queue and an estimate (null once it runs)."""
-        from videos.presentation import queue_status  # noqa: PLC0415 - it imports this module
-
         return queue_status(job)
 
     @extend_schema_field(SpeakerSerializer(many=True, allow_null=True))
@@ -426,7 +425,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
         """Who speaks: per speaker its talk time and readings, with the owner's names."""
         if not self._with_results(job):
             return None
-        return SpeakerSerializer(named_speakers(job), many=True).data
+        return SpeakerSerializer(job.named_speakers(), many=True).data
 
     @extend_schema_field(SpeakerTurnSerializer(many=True, allow_null=True))
     def get_speaker_turns(self, job: AnalysisJob) -> list[dict] | None:
@@ -439,12 +438,6 @@ class AnalysisSerializer(serializers.ModelSerializer):
     def get_channels_used(self, job: AnalysisJob) -> list[str]:
         """Channels that produced output for this job: text, face, voice, combined."""
         return used_channels(job.channels)
-
-
-def named_speakers(job: AnalysisJob) -> list[dict]:
-    """The job's speakers with the names its owner gave them."""
-    names = job.speaker_names or {}
-    return [s | {"name": names.get(str(s["id"])) or s["name"]} for s in job.speakers or []]
 
 
 def callback_url_field(**overrides: object) -> serializers.CharField:

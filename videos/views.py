@@ -25,7 +25,6 @@ from videos.errors import ServiceError
 from videos.forms import ApiKeyForm, UploadForm
 from videos.help import model_card_html
 from videos.models import AnalysisJob, JobStatus
-from videos.serializers import named_speakers
 from videos.storage import direct_upload_origin
 from videos.streaming import video_response
 from webhooks import services as webhooks
@@ -107,7 +106,7 @@ def job_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     job = _own_job(request, pk)
     utterances = list(job.utterances.all()) if job.status == JobStatus.SUCCEEDED else []
     summary = job.summary or {}
-    named = named_speakers(job) if job.status == JobStatus.SUCCEEDED else []
+    named = job.named_speakers() if job.status == JobStatus.SUCCEEDED else []
     several = {s["id"]: s["name"] for s in named}
     emotion_shares = presentation.speaking_time_shares(utterances, "emotion", EMOTIONS)
     sentiment_shares = presentation.speaking_time_shares(utterances, "sentiment", SENTIMENTS)
