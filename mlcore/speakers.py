@@ -39,6 +39,8 @@ BATCH = 32
 MERGE_SIMILARITY = 0.8
 MIN_SPEAKER_S = 3.0
 MAX_SPEAKERS = 10
+EIGEN_FLOOR = 0.1  # the eigen-gap count ignores eigenvalues under this share of the largest
+DISTINCT_SIMILARITY = 0.6  # below this, two groups of windows are two voices whatever the gap
 PRUNE_KEEP = 0.2  # spectral clustering keeps each window's nearest fifth (row-wise pruning)
 PRUNE_MIN = 5  # ... and at least this many: a short recording has few windows
 MIN_TURN_WINDOWS = 1  # a run of windows shorter than this inside a stretch is not a turn
@@ -200,13 +202,18 @@ def cluster(
     count = int(np.argmax(gaps)) + 1
     from sklearn.cluster import KMeans
 
-    points = vectors[:, :count]
-    points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-    labels = (
-        KMeans(count, n_init=10, random_state=0).fit_predict(points)
-        if count > 1
-        else np.zeros(n, int)
-    )
+    def split(k: int) -> np.ndarray:
+        points = vectors[:, :k]
+        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+        return KMeans(k, n_init=10, random_state=0).fit_predict(points)
+
+    labels = split(count) if count > 1 else np.zeros(n, int)
+    if count == 1:
+        # With few windows the eigen-gap can miss a second voice: two halves this unlike are
+        # two people (one voice's halves stayed above it even across acted emotions).
+        halves = split(2)
+        if _similarity(embeddings, halves == 0, halves == 1) < DISTINCT_SIMILARITY:
+            labels = halves
     labels = _merge_alike(embeddings, labels, merge_similarity)
     seconds = np.asarray(seconds, float)
     total = {c: seconds[labels == c].sum() for c in np.unique(labels)}
@@ -235,6 +242,9 @@ def _spectral(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     values, vectors = np.linalg.eigh(affinity)
     values, vectors = values[::-1], vectors[:, ::-1]
     gaps = values[:k] / np.maximum(values[1 : k + 1], 1e-12)
+    # Among the smallest eigenvalues ratios are noise (a short recording has few windows, and
+    # its tail ratios blow up): a cluster count needs its last eigenvalue to carry weight.
+    gaps[values[:k] < EIGEN_FLOOR * values[0]] = 0.0
     return vectors, gaps
 
 
@@ -252,6 +262,13 @@ def _merge_alike(embeddings: np.ndarray, labels: np.ndarray, threshold: float) -
         if similarity[i, j] < threshold:
             return labels
         labels[labels == names[j]] = names[i]
+
+
+def _similarity(embeddings: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of the mean voices of two groups of windows."""
+    if not a.any() or not b.any():
+        return 1.0
+    return float(_unit(embeddings[a].mean(0)) @ _unit(embeddings[b].mean(0)))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

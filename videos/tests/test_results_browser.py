@@ -103,7 +103,8 @@ def test_key_moments_player_sync_and_screenshots(
     moments = browser.find_elements(By.CSS_SELECTOR, "#key-moments .moment")
     titles = [m.find_element(By.CSS_SELECTOR, ".moment-title").text for m in moments]
     assert titles[:2] == ["Most positive moment", "Most negative moment"], titles
-    assert titles.count("Emotion shift") == 2, titles
+    # One shift: the change onto the 46%-sure "neutral" line is a weak guess, no key moment.
+    assert titles.count("Emotion shift") == 1, titles
     negative = moments[1]
     said = " ".join(negative.text.split()).lower()
     assert "revolting" in said and "sentiment: negative 83%" in said, said
@@ -192,7 +193,7 @@ def test_key_moments_player_sync_and_screenshots(
 
     # --- Weak predictions are faded: in the transcript and in the charts ---
     weak = browser.find_elements(By.CSS_SELECTOR, "#transcript .badge.weak")
-    assert any(" ".join(b.text.split()).lower() == "emotion: neutral 46%" for b in weak)
+    assert any(" ".join(b.text.split()).lower() == "emotion: neutral 46% sure" for b in weak)
     colors = js("return Chart.getChart('timeline-chart').data.datasets[0].backgroundColor")
     assert colors[4].endswith("59") and not colors[0].endswith("59"), colors  # 46% vs 81%
 
